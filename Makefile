@@ -1,0 +1,48 @@
+# Everything a newcomer needs: `make run` (set up + run the gateway on its embedded PFS server)
+# and `make test` (set up + run the tests). Each target sets up what it needs first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 30600
+PFS_PORT ?= 30650
+DATA_DIR ?= data
+PACHD_ADDRESS ?=
+PROTO_SRC ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup gen run pfsd test docs bench lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+gen: setup
+	$(PY) -m codegen.gen_stubs $(if $(PROTO_SRC),--proto-src $(PROTO_SRC))
+	$(PY) -m codegen.check_spec
+
+run: gen
+	$(PY) -m gateway --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) \
+		$(if $(PACHD_ADDRESS),--pachd-address $(PACHD_ADDRESS))
+
+pfsd: gen
+	$(PY) -m pfsd --listen $(HOST):$(PFS_PORT) --data-dir $(DATA_DIR)
+
+test: gen
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: gen
+	$(PY) -m codegen.gen_docs
+
+bench: gen
+	$(PY) -m bench
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf generated .cache docs/api
