@@ -1,0 +1,135 @@
+"""The application: connexion over the spec, wrapped in the S3 protocol layers.
+
+Request path, outermost first::
+
+    RequestContext (request ID, access log, health)  ->  connexion: ExceptionMiddleware
+    -> Dispatcher (S3 operation from the spec's table)  ->  SwaggerUI (/~/docs)  ->  routing
+    -> parameter validation  ->  handlers.<resource>.<operation>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import unquote
+
+import connexion
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from connexion.utils import get_function_from_name
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from gateway import context, errors
+from gateway.dispatch import Dispatcher
+from gateway.errors import S3Error
+from gateway.middleware import RequestContext
+from gateway.pfs import PFS
+from gateway.pfs_errors import PFSError, to_s3
+from gateway.spec import ordered_spec
+from gateway.xml import error_document
+
+log = logging.getLogger("gateway")
+
+# Object bodies of any content type pass through untouched and unread: connexion validates
+# no request body (S3's XML bodies are parsed and checked by their handlers).
+VALIDATORS = {"body": MediaTypeDict({})}
+
+
+def decoded_key(fn: Callable) -> Callable:
+    """Hand the handler its ``Key`` decoded (the dispatcher forwards it percent-encoded)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        if "Key" in kwargs:
+            kwargs["Key"] = decode_key(kwargs["Key"])
+        return await fn(*args, **kwargs)
+
+    return wrapper
+
+
+def decode_key(raw: str) -> str:
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise S3Error(400, "InvalidURI", "Couldn't parse the specified URI.") from None
+
+
+def resolve_handler(operation_id: str) -> Callable:
+    return decoded_key(get_function_from_name(operation_id))
+
+
+def as_s3_error(request, exc: Exception) -> S3Error:
+    """Whatever went wrong, as the S3 error the client gets."""
+    if isinstance(exc, S3Error):
+        return exc
+    if isinstance(exc, PFSError):
+        params = request.path_params
+        key = params.get("Key", "")
+        with contextlib.suppress(S3Error):
+            key = decode_key(key)
+        return to_s3(exc, params.get("Bucket", ""), key)
+    if isinstance(exc, ProblemException):
+        if exc.status == 400:
+            return errors.invalid_argument(str(exc.detail or exc.title))
+        if exc.status == 405:
+            return errors.method_not_allowed(request.method, "OBJECT")
+        if exc.status == 404:
+            return errors.not_implemented()
+        return S3Error(exc.status, "InvalidRequest", str(exc.detail or exc.title))
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 405:
+            return errors.method_not_allowed(request.method, "OBJECT")
+        return S3Error(exc.status_code, "InvalidRequest", str(exc.detail))
+    return errors.internal_error()
+
+
+async def error_response(request, exc: Exception) -> Response:
+    err = as_s3_error(request, exc)
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    if err.status >= 500 and not isinstance(exc, S3Error | PFSError):
+        log.error("request %s failed", request_id, exc_info=exc)
+    elif isinstance(exc, PFSError) and err.status >= 500:
+        log.error("request %s: PFS error %s: %s", request_id, exc.code, exc.message)
+    head = request.method == "HEAD" or err.status == 304
+    body = b"" if head else error_document(err, request.url.path, request_id)
+    return Response(body, status_code=err.status, headers=err.headers,
+                    media_type=None if head else "application/xml")
+
+
+def create_app(pfs_address: str) -> ASGIApp:
+    """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app) -> AsyncIterator[None]:
+        client = PFS(pfs_address)
+        context.set_pfs(client)
+        try:
+            yield
+        finally:
+            context.set_pfs(None)
+            await client.close()
+
+    cx = connexion.AsyncApp(
+        __name__,
+        lifespan=lifespan,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/~/docs", spec_path="/~/openapi.json"),
+    )
+    cx.add_api(ordered_spec(), resolver=Resolver(function_resolver=resolve_handler),
+               validator_map=VALIDATORS, validate_responses=False, strict_validation=False)
+    cx.add_error_handler(Exception, error_response)
+    cx.add_middleware(Dispatcher, position=MiddlewarePosition.BEFORE_SWAGGER)
+
+    async def ready() -> bool:
+        try:
+            return await context.pfs().ready()
+        except RuntimeError:
+            return False
+
+    return RequestContext(cx, ready=ready)

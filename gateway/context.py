@@ -1,0 +1,27 @@
+"""What a handler reaches besides its arguments: the PFS client and the current request."""
+
+from __future__ import annotations
+
+from connexion import context
+from starlette.requests import Request
+
+from gateway.pfs import PFS
+
+_pfs: PFS | None = None
+
+
+def set_pfs(client: PFS | None) -> None:
+    global _pfs
+    _pfs = client
+
+
+def pfs() -> PFS:
+    """The process's PFS client (one channel, shared by every request)."""
+    if _pfs is None:
+        raise RuntimeError("the PFS client is not connected yet")
+    return _pfs
+
+
+def request() -> Request:
+    """The request being handled (headers, the raw body stream)."""
+    return context.request

@@ -1,0 +1,96 @@
+"""Pick the S3 operation of a request from the spec's table and forward it to that route.
+
+S3 tells operations apart by subresource query keys and headers, not by path alone. This ASGI
+middleware runs before connexion's router: it reads the operation table built from the spec
+(:mod:`gateway.spec`), chooses the most specific operation whose selectors all hold, refuses
+unknown or unsupported subresources with ``501 NotImplemented``, and rewrites the request path
+to that operation's spec path. Keys are forwarded still percent-encoded (from ``raw_path``), so
+no key can contain the ``?`` or ``#`` that mark selectors; handlers get them decoded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway import errors
+from gateway.spec import Operation, operations, unsupported_subresources
+
+INTERNAL_PREFIX = "/~"  # docs, health, metrics: no bucket name can hold "~"
+S3_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
+
+
+class OperationTable:
+    """The spec's operations, indexed by (resource, method), most specific first."""
+
+    def __init__(self, ops: Iterable[Operation], unsupported: frozenset[str]) -> None:
+        self.by_route: dict[tuple[str, str], list[Operation]] = defaultdict(list)
+        for op in ops:  # already ordered most specific first
+            self.by_route[(op.resource, op.method)].append(op)
+        self.unsupported = unsupported
+
+    def choose(self, resource: str, method: str, query: list[tuple[str, str]],
+               headers: set[str]) -> Operation:
+        """The operation for a request, or the S3 error it deserves."""
+        present = dict(query)
+        for op in self.by_route.get((resource, method), ()):
+            if op.header and op.header not in headers:
+                continue
+            if all(k in present and (v is None or present[k] == v) for k, v in op.query.items()):
+                self._check_subresources(op, query)
+                return op
+        if method not in S3_METHODS:
+            raise errors.method_not_allowed(method, resource.upper())
+        raise errors.not_implemented()
+
+    def _check_subresources(self, op: Operation, query: list[tuple[str, str]]) -> None:
+        for key, value in query:
+            if key in op.query or key in op.params:
+                continue
+            # A valueless key is a subresource (?acl, ?tagging, ?foo); valued ones that the
+            # operation does not declare (botocore's x-id=GetObject) are ignored, as S3 does.
+            if key in self.unsupported or value == "":
+                raise errors.not_implemented(
+                    f"The subresource '{key}' is not implemented by this gateway.")
+
+
+def split_path(raw_path: str) -> tuple[str, str, str]:
+    """``/b/some/key`` -> ("object", "b", "some/key"); ``/b`` and ``/b/`` are the bucket."""
+    bucket, _, key = raw_path.lstrip("/").partition("/")
+    if not bucket:
+        return "service", "", ""
+    return ("object" if key else "bucket"), bucket, key
+
+
+def forwarded_path(op: Operation, bucket: str, key: str) -> str:
+    """The concrete path of the operation's route: its spec key with the values filled in."""
+    return op.spec_path.replace("{Bucket}", bucket).replace("{Key}", key)
+
+
+class Dispatcher:
+    """ASGI middleware: choose the S3 operation, then forward to its route."""
+
+    def __init__(self, app: ASGIApp, table: OperationTable | None = None) -> None:
+        self.app = app
+        self.table = table or OperationTable(operations(), unsupported_subresources())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else quote(scope["path"])
+        if path == INTERNAL_PREFIX or path.startswith(INTERNAL_PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return
+        resource, bucket, key = split_path(path)
+        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        headers = {name.decode("latin-1").lower() for name, _ in scope["headers"]}
+        op = self.table.choose(resource, scope["method"], query, headers)
+        new_path = forwarded_path(op, bucket, key)
+        scope = dict(scope, path=new_path, raw_path=new_path.encode("latin-1"))
+        scope.setdefault("state", {})["s3_operation"] = op.name
+        await self.app(scope, receive, send)

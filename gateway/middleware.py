@@ -1,0 +1,98 @@
+"""The outermost ASGI layer: request IDs, one log line per request, health and S3 XML errors.
+
+Everything here runs on every request, so it stays a single plain ASGI callable (no
+``BaseHTTPMiddleware``) doing a few dictionary operations.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import errors
+from gateway.errors import S3Error
+from gateway.xml import error_document
+
+log = logging.getLogger("gateway.access")
+error_log = logging.getLogger("gateway")
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def new_request_id() -> str:
+    return os.urandom(8).hex().upper()
+
+
+async def send_error(send: Send, err: S3Error, resource: str, request_id: str,
+                     head: bool = False) -> None:
+    """Send an S3 error as a whole response (304 carries no body, HEAD neither)."""
+    body = b"" if err.status == 304 or head else error_document(err, resource, request_id)
+    headers = [(b"x-amz-request-id", request_id.encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+    if body:
+        headers += [(b"content-type", b"application/xml"),
+                    (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContext:
+    """Request ID on every response, access log, health endpoints, last-resort error XML."""
+
+    def __init__(self, app: ASGIApp, ready: ReadyCheck | None = None) -> None:
+        self.app = app
+        self.ready = ready
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = new_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        path = scope["path"]
+        sent = {"status": 0, "bytes": 0}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-amz-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body":
+                sent["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            if path in ("/~/health", "/~/ready"):
+                await self._health(path, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        except S3Error as err:
+            if sent["status"]:
+                raise
+            await send_error(send_wrapper, err, path, request_id, scope["method"] == "HEAD")
+        except Exception:
+            error_log.exception("request %s failed", request_id)
+            if sent["status"]:
+                raise  # headers are out: uvicorn closes the connection, the client sees it cut
+            await send_error(send_wrapper, errors.internal_error(), path, request_id,
+                             scope["method"] == "HEAD")
+        finally:
+            log.info("%s %s %s %d %d %.1fms %s", scope["method"], path,
+                     state.get("s3_operation", "-"), sent["status"], sent["bytes"],
+                     (time.perf_counter() - started) * 1000, request_id)
+
+    async def _health(self, path: str, send: Send) -> None:
+        ok = True
+        if path == "/~/ready" and self.ready is not None:
+            ok = await self.ready()
+        body = b"ok\n" if ok else b"not ready\n"
+        await send({"type": "http.response.start", "status": 200 if ok else 503,
+                    "headers": [(b"content-type", b"text/plain"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,58 @@
+"""What S3 says about an object, derived from PFS's FileInfo: ETag, size, dates, headers."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from generated.pfs import pfs_pb2 as pb
+
+
+def etag_of(info: pb.FileInfo) -> str:
+    """The hex MD5 PFS reports as the file's hash (pfsd stores MD5, as S3's ETag wants)."""
+    raw = info.hash
+    if len(raw) == 32:
+        try:
+            return raw.decode("ascii").lower()
+        except UnicodeDecodeError:
+            pass
+    return raw.hex()
+
+
+def committed_at(info: pb.FileInfo) -> datetime:
+    if info.HasField("committed"):
+        return info.committed.ToDatetime(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str  # without quotes
+    last_modified: datetime
+    commit: str
+
+    @classmethod
+    def from_file_info(cls, key: str, info: pb.FileInfo) -> ObjectInfo:
+        return cls(key=key, size=info.size_bytes, etag=etag_of(info),
+                   last_modified=committed_at(info), commit=info.file.commit.id)
+
+    def headers(self) -> dict[str, str]:
+        """The response headers GET and HEAD share."""
+        content_type = mimetypes.guess_type(self.key, strict=False)[0] or "binary/octet-stream"
+        h = {
+            "ETag": f'"{self.etag}"',
+            "Last-Modified": format_datetime(self.last_modified.replace(microsecond=0), usegmt=True),
+            "Content-Type": content_type,
+            "Accept-Ranges": "bytes",
+        }
+        if self.commit:
+            h["x-amz-version-id"] = self.commit
+        return h
+
+
+def is_directory(info: pb.FileInfo) -> bool:
+    return info.file_type == pb.FileType.DIR

@@ -1,0 +1,192 @@
+"""An async client over the generated ``pfs_v2`` stubs: the gateway's only way to reach PFS.
+
+It speaks to the embedded server and to a real pachd alike. gRPC failures leave here as the
+typed errors of :mod:`gateway.pfs_errors`; handlers never see ``grpc`` types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import wrappers_pb2
+
+from gateway.pfs_errors import from_rpc_error, translate
+from generated.pfs import pfs_pb2 as pb
+from generated.pfs import pfs_pb2_grpc
+
+MiB = 1 << 20
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * MiB),
+    ("grpc.max_send_message_length", 64 * MiB),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
+COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A place to read or write in PFS: a branch head, or one commit when ``commit`` is set."""
+
+    project: str
+    repo: str
+    branch: str
+    commit: str | None = None
+
+    def repo_pb(self) -> pb.Repo:
+        return pb.Repo(name=self.repo, type="user", project=pb.Project(name=self.project))
+
+    def branch_pb(self) -> pb.Branch:
+        return pb.Branch(repo=self.repo_pb(), name=self.branch)
+
+    def commit_pb(self) -> pb.Commit:
+        if self.commit:
+            return pb.Commit(repo=self.repo_pb(), id=self.commit, branch=self.branch_pb())
+        return pb.Commit(repo=self.repo_pb(), branch=self.branch_pb())
+
+    def file_pb(self, path: str) -> pb.File:
+        return pb.File(commit=self.commit_pb(), path=path)
+
+
+class PFS:
+    """Typed async calls onto one pachd or pfsd address (``host:port`` or ``unix:///path``)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.api = pfs_pb2_grpc.APIStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    # -- projects, repos, branches -------------------------------------------------------
+
+    async def ready(self) -> bool:
+        """Whether the backend answers (the readiness probe)."""
+        try:
+            await self.api.InspectProject(pb.InspectProjectRequest(project=pb.Project(name="default")),
+                                          timeout=2.0)
+            return True
+        except grpc.aio.AioRpcError:
+            return False
+
+    @translate
+    async def list_repos(self) -> list[pb.RepoInfo]:
+        req = pb.ListRepoRequest(type="user")
+        return [r async for r in self.api.ListRepo(req, timeout=UNARY_TIMEOUT)]
+
+    @translate
+    async def create_project(self, project: str) -> None:
+        await self.api.CreateProject(pb.CreateProjectRequest(project=pb.Project(name=project)),
+                                     timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def create_repo(self, ref: Ref) -> None:
+        await self.api.CreateRepo(pb.CreateRepoRequest(repo=ref.repo_pb()), timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def inspect_repo(self, ref: Ref) -> pb.RepoInfo:
+        return await self.api.InspectRepo(pb.InspectRepoRequest(repo=ref.repo_pb()),
+                                          timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def delete_repo(self, ref: Ref) -> None:
+        await self.api.DeleteRepo(pb.DeleteRepoRequest(repo=ref.repo_pb(), force=True),
+                                  timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def create_branch(self, ref: Ref) -> None:
+        await self.api.CreateBranch(pb.CreateBranchRequest(branch=ref.branch_pb()),
+                                    timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def inspect_branch(self, ref: Ref) -> pb.BranchInfo:
+        return await self.api.InspectBranch(pb.InspectBranchRequest(branch=ref.branch_pb()),
+                                            timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def delete_branch(self, ref: Ref) -> None:
+        await self.api.DeleteBranch(pb.DeleteBranchRequest(branch=ref.branch_pb()),
+                                    timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def inspect_commit(self, ref: Ref) -> pb.CommitInfo:
+        return await self.api.InspectCommit(pb.InspectCommitRequest(commit=ref.commit_pb()),
+                                            timeout=UNARY_TIMEOUT)
+
+    # -- files -----------------------------------------------------------------------------
+
+    @translate
+    async def inspect_file(self, ref: Ref, path: str) -> pb.FileInfo:
+        return await self.api.InspectFile(pb.InspectFileRequest(file=ref.file_pb(path)),
+                                          timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def list_file(self, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
+        """One page of a directory's children, in path order, strictly after ``after``."""
+        req = pb.ListFileRequest(file=ref.file_pb(path), number=number)
+        if after:
+            req.paginationMarker.CopyFrom(ref.file_pb(after))
+        return [f async for f in self.api.ListFile(req, timeout=UNARY_TIMEOUT)]
+
+    @translate
+    async def walk_file(self, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
+        """One page of a subtree, depth first in path order, strictly after ``after``."""
+        req = pb.WalkFileRequest(file=ref.file_pb(path), number=number)
+        if after:
+            req.paginationMarker.CopyFrom(ref.file_pb(after))
+        return [f async for f in self.api.WalkFile(req, timeout=UNARY_TIMEOUT)]
+
+    async def get_file(self, ref: Ref, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        """Stream a file's bytes from ``offset``; the caller may stop early (the call is cancelled)."""
+        call = self.api.GetFile(pb.GetFileRequest(file=ref.file_pb(path), offset=offset))
+        try:
+            async for msg in _translated_stream(call):
+                yield msg.value
+        finally:
+            call.cancel()
+
+    @translate
+    async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable) -> str:
+        """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
+
+        Raising inside ``ops`` cancels the stream, and PFS then applies none of it.
+        """
+        async def requests() -> AsyncIterator[pb.ModifyFileRequest]:
+            yield pb.ModifyFileRequest(set_commit=ref.commit_pb())
+            if hasattr(ops, "__aiter__"):
+                async for op in ops:
+                    yield op
+            else:
+                for op in ops:
+                    yield op
+
+        call = self.api.ModifyFile(requests())
+        await call
+        for key, value in await call.trailing_metadata() or ():
+            if key == COMMIT_ID_KEY:
+                return value
+        # pachd sends no commit ID: the branch head is the best answer it gives us.
+        info = await self.api.InspectBranch(pb.InspectBranchRequest(branch=ref.branch_pb()),
+                                            timeout=UNARY_TIMEOUT)
+        return info.head.id
+
+
+async def _translated_stream(call):
+    try:
+        async for msg in call:
+            yield msg
+    except grpc.aio.AioRpcError as e:
+        raise from_rpc_error(e) from None
+
+
+def add_file(path: str, data: bytes) -> pb.ModifyFileRequest:
+    return pb.ModifyFileRequest(add_file=pb.AddFile(path=path, raw=wrappers_pb2.BytesValue(value=data)))
+
+
+def delete_file(path: str) -> pb.ModifyFileRequest:
+    return pb.ModifyFileRequest(delete_file=pb.DeleteFile(path=path))
+

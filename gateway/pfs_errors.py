@@ -1,0 +1,120 @@
+"""PFS failures, typed once: gRPC status code first, pachd's message wording second.
+
+:func:`from_rpc_error` is the single place a gRPC error becomes a :class:`PFSError`;
+:func:`to_s3` is the single place a :class:`PFSError` becomes an S3 error.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import grpc
+
+from gateway import errors
+from gateway.errors import S3Error
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# pachd's NotFound messages name the missing thing first: "repo x not found",
+# "branch master not found in repo x", "file /a not found in repo x at commit c".
+_NOT_FOUND = re.compile(r"\b(project|repo|branch|commit|file)\b.*?\bnot found", re.IGNORECASE)
+_NO_HEAD = re.compile(r"has no head", re.IGNORECASE)
+
+
+class PFSError(Exception):
+    """A PFS call failed; ``code`` is the gRPC status name."""
+
+    code = "UNKNOWN"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(PFSError):
+    code = "NOT_FOUND"
+
+    def __init__(self, message: str, kind: str | None) -> None:
+        super().__init__(message)
+        self.kind = kind  # "project", "repo", "branch", "commit", "file" or None
+
+
+class AlreadyExists(PFSError):
+    code = "ALREADY_EXISTS"
+
+
+class InvalidArgument(PFSError):
+    code = "INVALID_ARGUMENT"
+
+
+class FailedPrecondition(PFSError):
+    code = "FAILED_PRECONDITION"
+
+
+class Unavailable(PFSError):
+    code = "UNAVAILABLE"
+
+
+class PermissionDenied(PFSError):
+    code = "PERMISSION_DENIED"
+
+
+def from_rpc_error(e: grpc.aio.AioRpcError) -> PFSError:
+    """Type a gRPC error by its status code, then by pachd's wording where the code is shared."""
+    code, message = e.code(), e.details() or ""
+    if code == grpc.StatusCode.NOT_FOUND:
+        m = _NOT_FOUND.search(message)
+        return NotFound(message, m.group(1).lower() if m else None)
+    if code == grpc.StatusCode.ALREADY_EXISTS:
+        return AlreadyExists(message)
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE):
+        return InvalidArgument(message)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return FailedPrecondition(message)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable(message)
+    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+        return PermissionDenied(message)
+    if code == grpc.StatusCode.UNKNOWN and _NO_HEAD.search(message):
+        return NotFound(message, "commit")
+    err = PFSError(f"{code.name}: {message}")
+    err.code = code.name
+    return err
+
+
+def translate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Decorate a client coroutine so that gRPC errors leave it typed."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except grpc.aio.AioRpcError as e:
+            raise from_rpc_error(e) from None
+
+    return wrapper
+
+
+def to_s3(err: PFSError, bucket: str = "", key: str = "") -> S3Error:
+    """The S3 error a PFS failure means for a request on ``bucket``/``key``."""
+    if isinstance(err, NotFound):
+        if err.kind == "file" and key:
+            return errors.no_such_key(key)
+        if err.kind in ("project", "repo", "branch", "commit", None) and bucket:
+            return errors.no_such_bucket(bucket)
+        return errors.S3Error(404, "NoSuchKey" if key else "NoSuchBucket", err.message)
+    if isinstance(err, InvalidArgument):
+        return errors.invalid_argument(err.message)
+    if isinstance(err, FailedPrecondition):
+        return errors.invalid_bucket_state(err.message)
+    if isinstance(err, AlreadyExists):
+        return errors.S3Error(409, "OperationAborted", err.message)
+    if isinstance(err, Unavailable):
+        return errors.service_unavailable("The PFS backend is unavailable; retry shortly.")
+    if isinstance(err, PermissionDenied):
+        return errors.access_denied(err.message)
+    return errors.internal_error()

@@ -1,0 +1,27 @@
+"""From a bucket name to the PFS place it names, for reading or for writing."""
+
+from __future__ import annotations
+
+from gateway import errors
+from gateway.names import BucketRef, parse_bucket
+from gateway.pfs import Ref
+
+
+def to_ref(b: BucketRef) -> Ref:
+    return Ref(project=b.project, repo=b.repo, branch=b.branch, commit=b.commit)
+
+
+def read_ref(bucket: str) -> Ref:
+    """The branch head, or the pinned commit, that reads of ``bucket`` see."""
+    return to_ref(parse_bucket(bucket))
+
+
+def write_ref(bucket: str) -> Ref:
+    """The branch that writes to ``bucket`` commit on; pinned buckets are read-only."""
+    b = parse_bucket(bucket)
+    if b.commit:
+        raise errors.S3Error(
+            400, "InvalidRequest",
+            f"The bucket {bucket} is a read-only view of commit {b.commit}; "
+            f"write to {b.branch}.{b.repo} instead.", BucketName=bucket)
+    return to_ref(b)
