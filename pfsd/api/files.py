@@ -1,0 +1,199 @@
+"""Reading files: GetFile, InspectFile, ListFile, WalkFile, GlobFile; and DeleteAll."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+from google.protobuf import empty_pb2, wrappers_pb2
+
+from generated.pfs import pfs_pb2
+from pfsd import errors
+from pfsd.api.base import Backend, find_commit, rpc
+from pfsd.api.convert import commit_msg, file_info
+from pfsd.names import DEFAULT_PROJECT, clean_path, dir_prefix, prefix_end
+from pfsd.store import meta, views
+from pfsd.store.meta import CommitRec, RepoRec
+from pfsd.store.views import Entry
+
+Ctx = grpc.aio.ServicerContext
+GLOB_META = re.compile(r"[*?\[{]")
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """PFS glob (`*`, `**`, `?`, `[..]`, `{a,b}`, `/`-separated) as an anchored regex."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            if pattern.startswith("**", i):
+                out.append(".*")
+                i += 2
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                raise errors.invalid(f"invalid glob pattern {pattern}")
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end + 1
+            continue
+        elif c == "{":
+            end = pattern.find("}", i + 1)
+            if end < 0:
+                raise errors.invalid(f"invalid glob pattern {pattern}")
+            alts = pattern[i + 1 : end].split(",")
+            out.append("(?:" + "|".join(re.escape(a) for a in alts) + ")")
+            i = end + 1
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+class FileServicer:
+    """GetFile, InspectFile, ListFile, WalkFile, GlobFile, DeleteAll."""
+
+    backend: Backend
+
+    def _resolve(self, commit: pfs_pb2.Commit) -> tuple[RepoRec, CommitRec, views.Chain, pfs_pb2.Commit]:
+        conn = self.backend.db
+        repo, rec = find_commit(conn, commit)
+        return repo, rec, meta.chain(conn, rec), commit_msg(repo, rec.id, rec.branch)
+
+    def _is_dir(self, view: views.Chain, path: str) -> bool:
+        below = dir_prefix(path)
+        return path == "/" or views.next_live(self.backend.db, view, below, prefix_end(below)) is not None
+
+    @rpc
+    async def GetFile(self, request: pfs_pb2.GetFileRequest, context: Ctx) -> AsyncIterator[wrappers_pb2.BytesValue]:
+        if request.URL:
+            raise errors.unimplemented("GetFile to a URL is not supported by pfsd")
+        repo, rec, view, _ = self._resolve(request.file.commit)
+        path = clean_path(request.file.path)
+        row = views.lookup(self.backend.db, view, path)
+        if row is None:
+            if self._is_dir(view, path):
+                raise errors.invalid("cannot get directory or non-regular file. Use GetFileTAR instead")
+            raise errors.file_not_found(path, str(repo), rec.id)
+        content = views.content_of(self.backend.db, row)
+        async for chunk in self.backend.content.stream(content, max(0, request.offset)):
+            yield wrappers_pb2.BytesValue(value=chunk)
+
+    @rpc
+    async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> pfs_pb2.FileInfo:
+        repo, rec, view, msg = self._resolve(request.file.commit)
+        path = clean_path(request.file.path)
+        row = views.lookup(self.backend.db, view, path)
+        if row is not None:
+            return file_info(msg, Entry(path, row))
+        if self._is_dir(view, path):
+            return file_info(msg, Entry(dir_prefix(path), None))
+        raise errors.file_not_found(path, str(repo), rec.id)
+
+    def _listing(
+        self, request: pfs_pb2.ListFileRequest | pfs_pb2.WalkFileRequest, recursive: bool
+    ) -> tuple[Iterator[Entry], pfs_pb2.Commit]:
+        repo, rec, view, msg = self._resolve(request.file.commit)
+        conn = self.backend.db
+        path = clean_path(request.file.path)
+        marker = request.paginationMarker.path or None
+        if marker is not None and not marker.startswith("/"):
+            marker = "/" + marker
+        row = views.lookup(conn, view, path) if path != "/" else None
+        if row is not None:
+            hit = marker is None or (path < marker if request.reverse else path > marker)
+            return iter([Entry(path, row)] if hit else []), msg
+        if not self._is_dir(view, path):
+            raise errors.file_not_found(path, str(repo), rec.id)
+        prefix = dir_prefix(path)
+        if recursive:
+            entries = self._walk(conn, view, prefix, marker, request.reverse)
+        elif request.reverse:
+            entries = views.walk_reverse(conn, view, prefix, after=marker)
+        else:
+            entries = views.walk(conn, view, prefix, max_depth=1, after=marker)
+        return entries, msg
+
+    @staticmethod
+    def _walk(
+        conn: sqlite3.Connection, view: views.Chain, prefix: str, marker: str | None, reverse: bool
+    ) -> Iterator[Entry]:
+        if reverse:  # reverse walks materialize the subtree: rare, and pachd pages them too
+            every = [Entry(prefix, None), *views.walk(conn, view, prefix)]
+            every.reverse()
+            return (e for e in every if marker is None or e.path < marker)
+        head = [Entry(prefix, None)] if marker is None or prefix > marker else []
+        rest = views.walk(conn, view, prefix, after=marker)
+        return _chain(head, rest)
+
+    async def _page(
+        self, request: pfs_pb2.ListFileRequest | pfs_pb2.WalkFileRequest, recursive: bool
+    ) -> AsyncIterator[pfs_pb2.FileInfo]:
+        entries, msg = self._listing(request, recursive)
+        number = request.number or None
+        sent = 0
+        for entry in entries:
+            yield file_info(msg, entry)
+            sent += 1
+            if number is not None and sent >= number:
+                return
+
+    @rpc
+    async def ListFile(self, request: pfs_pb2.ListFileRequest, context: Ctx) -> AsyncIterator[pfs_pb2.FileInfo]:
+        async for info in self._page(request, recursive=False):
+            yield info
+
+    @rpc
+    async def WalkFile(self, request: pfs_pb2.WalkFileRequest, context: Ctx) -> AsyncIterator[pfs_pb2.FileInfo]:
+        async for info in self._page(request, recursive=True):
+            yield info
+
+    @rpc
+    async def GlobFile(self, request: pfs_pb2.GlobFileRequest, context: Ctx) -> AsyncIterator[pfs_pb2.FileInfo]:
+        _, _, view, msg = self._resolve(request.commit)
+        pattern = clean_path(request.pattern)
+        regex = glob_regex(pattern)
+        meta_at = GLOB_META.search(pattern)
+        literal = pattern if meta_at is None else pattern[: meta_at.start()]
+        base = literal[: literal.rfind("/") + 1] or "/"
+        if regex.match("/"):
+            yield file_info(msg, Entry("/", None))
+        depth = None
+        if "**" not in pattern:
+            depth = pattern.count("/") - base.count("/") + 1
+        lower, upper = request.path_range.lower, request.path_range.upper
+        for entry in views.walk(self.backend.db, view, base, max_depth=depth):
+            name = entry.path.rstrip("/") if entry.is_dir else entry.path
+            if lower and entry.path < lower or upper and entry.path >= upper:
+                continue
+            if regex.match(name):
+                yield file_info(msg, entry)
+
+    @rpc
+    async def DeleteAll(self, request: empty_pb2.Empty, context: Ctx) -> empty_pb2.Empty:
+        backend = self.backend
+
+        def delete(conn: sqlite3.Connection) -> None:
+            rows = conn.execute("SELECT id, project, name, type, description, created FROM repos").fetchall()
+            blobs: set[str] = set()
+            for row in rows:
+                blobs.update(meta.delete_repo(conn, RepoRec(*row)))
+            conn.execute("DELETE FROM projects WHERE name != ?", (DEFAULT_PROJECT,))
+            backend.writer.after_commit(backend.collect(blobs))
+
+        await backend.writer.submit(delete)
+        return empty_pb2.Empty()
+
+
+def _chain(head: list[Entry], rest: Iterator[Entry]) -> Iterator[Entry]:
+    yield from head
+    yield from rest

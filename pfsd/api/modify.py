@@ -1,0 +1,200 @@
+"""ModifyFile: stage a stream's changes, then apply them atomically when it ends.
+
+Nothing reaches the metadata before the stream ends, so a broken stream changes nothing (its
+partial blob is deleted; a crash leaves only temp files, swept at startup). Consecutive AddFile
+messages to one path append, so big files arrive as many chunks and stream to disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf import empty_pb2
+
+from generated.pfs import pfs_pb2
+from pfsd import errors
+from pfsd.api.base import Backend, find_commit, repo_key, rpc
+from pfsd.names import clean_path, commit_str, dir_prefix, prefix_end, validate_name
+from pfsd.store import changes as ch
+from pfsd.store import meta, views
+from pfsd.store.content import Content, ContentBuilder
+from pfsd.store.meta import CommitRec
+
+Ctx = grpc.aio.ServicerContext
+COMMIT_ID_KEY = "pfs-commit-id"  # trailing metadata: the commit a ModifyFile wrote (pfsd extension)
+STAGED_INLINE_MAX = 64 * 1024 * 1024  # past this, small files of one stream go to blobs
+
+
+class _Staging:
+    """The changes of one ModifyFile stream, with at most one file being received."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.changes: list[ch.Change] = []
+        self.latest: dict[str, Content | None] = {}  # path -> staged content (None: deleted)
+        self.held: list[str] = []
+        self.inline_bytes = 0
+        self.builder: ContentBuilder | None = None
+        self.builder_path = ""
+
+    async def close_file(self) -> None:
+        if self.builder is None:
+            return
+        builder, self.builder = self.builder, None
+        content = await builder.finish()
+        if content.blob is not None:
+            self.held.append(content.blob)
+        else:
+            self.inline_bytes += content.size
+        self.put(self.builder_path, content)
+
+    def put(self, path: str, content: Content) -> None:
+        self.changes.append(ch.Put(path, content))
+        self.latest[path] = content
+
+    def delete(self, path: str) -> None:
+        self.changes.append(ch.Delete(path))
+        self.latest[path] = None
+        below = dir_prefix(path)
+        for staged in [p for p in self.latest if p.startswith(below)]:
+            self.latest[staged] = None
+
+    async def append(self, path: str, data: bytes, base: Content | None) -> None:
+        if self.builder is None or self.builder_path != path:
+            await self.close_file()
+            self.builder = self.backend.content.builder()
+            self.builder_path = path
+            # past the budget even small files go to blobs: bounds this stream's memory
+            self.builder.force_blob = self.inline_bytes > STAGED_INLINE_MAX
+            if base is not None:
+                await self.builder.add_content(base)
+        await self.builder.add(data)
+
+    def abort(self) -> None:
+        if self.builder is not None:
+            self.builder.abort()
+            self.builder = None
+
+    def release(self) -> None:
+        for sha in self.held:
+            self.backend.content.release(sha)
+        self.held.clear()
+
+
+class ModifyServicer:
+    """ModifyFile."""
+
+    backend: Backend
+
+    @rpc
+    async def ModifyFile(
+        self, request_iterator: AsyncIterator[pfs_pb2.ModifyFileRequest], context: Ctx
+    ) -> empty_pb2.Empty:
+        staging = _Staging(self.backend)
+        target: pfs_pb2.Commit | None = None
+        try:
+            async for req in request_iterator:
+                which = req.WhichOneof("body")
+                if which == "set_commit":
+                    await staging.close_file()
+                    target = req.set_commit
+                    continue
+                if target is None:
+                    raise errors.invalid("ModifyFile: set_commit must come first")
+                if which == "add_file":
+                    if req.add_file.WhichOneof("source") == "url":
+                        raise errors.unimplemented("AddFile from a URL is not supported by pfsd")
+                    path = clean_path(req.add_file.path)
+                    base = None
+                    if staging.builder is None or staging.builder_path != path:
+                        base = self._current(staging, target, path)
+                    await staging.append(path, req.add_file.raw.value, base)
+                elif which == "delete_file":
+                    await staging.close_file()
+                    staging.delete(clean_path(req.delete_file.path))
+                elif which == "copy_file":
+                    await staging.close_file()
+                    await self._copy(staging, target, req.copy_file)
+            await staging.close_file()
+            if target is None:
+                raise errors.invalid("ModifyFile: no commit was set")
+            commit_id = await self._apply(target, staging.changes)
+        except BaseException:
+            staging.abort()
+            raise
+        finally:
+            staging.release()
+        context.set_trailing_metadata(((COMMIT_ID_KEY, commit_id),))
+        return empty_pb2.Empty()
+
+    def _view(self, target: pfs_pb2.Commit) -> views.Chain | None:
+        """The view AddFile appends to / CopyFile reads from before the stream ends."""
+        try:
+            _, commit = find_commit(self.backend.db, target)
+        except errors.PfsError:
+            return None  # a branch that ModifyFile will create
+        return meta.chain(self.backend.db, commit)
+
+    def _current(self, staging: _Staging, target: pfs_pb2.Commit, path: str) -> Content | None:
+        if path in staging.latest:
+            return staging.latest[path]
+        view = self._view(target)
+        row = views.lookup(self.backend.db, view, path) if view else None
+        return views.content_of(self.backend.db, row) if row else None
+
+    async def _copy(self, staging: _Staging, target: pfs_pb2.Commit, req: pfs_pb2.CopyFile) -> None:
+        conn = self.backend.db
+        repo, src_commit = find_commit(conn, req.src.commit)
+        src_view = meta.chain(conn, src_commit)
+        src, dst = clean_path(req.src.path), clean_path(req.dst)
+        row = views.lookup(conn, src_view, src) if src != "/" else None
+        if row is not None:
+            pairs = [(dst, row)]
+        else:
+            below = dir_prefix(src)
+            pairs = []
+            lo, hi = below, prefix_end(below)
+            while (found := views.next_live(conn, src_view, lo, hi)) is not None:
+                pairs.append((dir_prefix(dst) + found.path[len(below) :], found))
+                lo = found.path + "\x00"
+            if not pairs:
+                raise errors.file_not_found(src, str(repo), src_commit.id)
+        for dst_path, src_row in pairs:
+            content = views.content_of(conn, src_row)
+            if req.append:
+                base = self._current(staging, target, dst_path)
+                if base is not None:
+                    await staging.append(dst_path, b"", base)
+                    await staging.builder.add_content(content)  # type: ignore[union-attr]
+                    await staging.close_file()
+                    continue
+            if content.blob is not None:
+                self.backend.content.hold(content.blob)
+                staging.held.append(content.blob)
+            staging.put(dst_path, content)
+
+    async def _apply(self, target: pfs_pb2.Commit, changes: list[ch.Change]) -> str:
+        key = repo_key(target.repo if target.repo.name else target.branch.repo)
+        branch, commit_id = target.branch.name, target.id
+        backend = self.backend
+
+        def job(conn: sqlite3.Connection) -> str:
+            repo = meta.get_repo(conn, *key)
+            commit: CommitRec | None = None
+            if commit_id:
+                commit = meta.resolve_commit(conn, repo, branch, commit_id)
+                if commit.finished is not None:
+                    raise errors.commit_finished(commit_str(str(repo), commit.id))
+            else:
+                validate_name("branch", branch)
+                head = meta.branch_head(conn, repo, branch)
+                commit = meta.get_commit(conn, head) if head else None
+                if commit is None or commit.finished is not None:
+                    # pachd: writing to a branch whose head is finished opens and closes a commit
+                    commit = meta.create_commit(conn, backend.seqs, repo, branch, commit, finished=True)
+            ch.apply(conn, commit, changes)
+            return commit.id
+
+        return await backend.writer.submit(job)

@@ -1,0 +1,49 @@
+"""Wiring: open the data dir, serve gRPC on TCP or a Unix socket, stop cleanly on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import grpc
+
+from pfsd.api.base import Backend
+from pfsd.api.servicer import register
+
+log = logging.getLogger("pfsd")
+MiB = 1024 * 1024
+OPTIONS = [
+    ("grpc.max_receive_message_length", 20 * MiB),
+    ("grpc.max_send_message_length", 20 * MiB),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def grpc_address(listen: str) -> str:
+    """`HOST:PORT` or `unix:///path` as a gRPC bind address."""
+    return listen if listen.startswith("unix:") else listen
+
+
+async def serve(listen: str, data_dir: Path) -> None:
+    """Run until SIGTERM/SIGINT; print one `pfsd ready ...` line once accepting calls."""
+    backend = Backend(data_dir)
+    server = grpc.aio.server(options=OPTIONS)
+    register(server, backend)
+    if listen.startswith("unix:"):
+        Path(listen.removeprefix("unix://")).unlink(missing_ok=True)
+    port = server.add_insecure_port(grpc_address(listen))
+    if port == 0 and not listen.startswith("unix:"):
+        raise SystemExit(f"pfsd: cannot listen on {listen}")
+    await server.start()
+    shown = listen if listen.startswith("unix:") else f"{listen.rsplit(':', 1)[0]}:{port}"
+    print(f"pfsd ready on {shown} (data dir {data_dir})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("pfsd stopping")
+    await server.stop(grace=2)
+    backend.close()

@@ -1,0 +1,1 @@
+"""pfsd storage: SQLite metadata (WAL), a content-addressed blob store, and their GC."""

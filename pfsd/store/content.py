@@ -1,0 +1,181 @@
+"""Content-addressed file contents.
+
+Small contents (<= INLINE_MAX) live in SQLite next to the metadata, so a small write costs no
+fsync of its own: the metadata COMMIT (shared by concurrent writers) makes it durable. Larger
+contents stream into `tmp/`, are fsynced, and are renamed to `blobs/<sha256[:2]>/<sha256>`
+before the metadata that references them commits; identical contents share one blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+INLINE_MAX = 64 * 1024
+FLUSH_SIZE = 1024 * 1024  # bytes buffered before a write to the temp file
+READ_CHUNK = 1024 * 1024  # GetFile message size: well under gRPC's 4 MiB default cap
+EMPTY_MD5 = hashlib.md5(b"").digest()
+
+
+@dataclass(frozen=True)
+class Content:
+    """A file's bytes: either inline `data` or the sha256 `blob` of a blob file."""
+
+    size: int
+    md5: bytes
+    blob: str | None = None
+    data: bytes | None = None
+
+
+EMPTY = Content(0, EMPTY_MD5, None, b"")
+
+
+class ContentStore:
+    """Blob files under `root/blobs`, temp files under `root/tmp`."""
+
+    def __init__(self, root: Path) -> None:
+        self.blobs = root / "blobs"
+        self.tmp = root / "tmp"
+        # Blobs written but not yet referenced by committed metadata: GC must not take them.
+        self.pending: dict[str, int] = {}
+        self._lock = threading.Lock()  # hold() runs in worker threads, release() in the loop
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for i in range(256):
+            (self.blobs / f"{i:02x}").mkdir(exist_ok=True)
+        _fsync_dir(self.blobs)
+        _fsync_dir(root)
+
+    def blob_path(self, sha: str) -> Path:
+        return self.blobs / sha[:2] / sha
+
+    def builder(self) -> ContentBuilder:
+        return ContentBuilder(self)
+
+    def hold(self, sha: str) -> None:
+        with self._lock:
+            self.pending[sha] = self.pending.get(sha, 0) + 1
+
+    def release(self, sha: str) -> None:
+        with self._lock:
+            left = self.pending.get(sha, 0) - 1
+            if left > 0:
+                self.pending[sha] = left
+            else:
+                self.pending.pop(sha, None)
+
+    def read(self, content: Content, offset: int, length: int) -> bytes:
+        """Up to `length` bytes from `offset` (blocking for blobs: call from a thread)."""
+        if content.blob is None:
+            return (content.data or b"")[offset : offset + length]
+        with open(self.blob_path(content.blob), "rb") as f:
+            return os.pread(f.fileno(), length, offset)
+
+    async def stream(self, content: Content, offset: int = 0) -> AsyncIterator[bytes]:
+        """Yield the content from `offset` in READ_CHUNK pieces; blob reads run in a thread."""
+        if content.blob is None:
+            data = content.data or b""
+            for pos in range(offset, len(data), READ_CHUNK):
+                yield data[pos : pos + READ_CHUNK]
+            return
+        fd = await asyncio.to_thread(os.open, self.blob_path(content.blob), os.O_RDONLY)
+        try:
+            pos = offset
+            while pos < content.size:
+                chunk = await asyncio.to_thread(os.pread, fd, READ_CHUNK, pos)
+                if not chunk:
+                    break
+                pos += len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+
+class ContentBuilder:
+    """Accumulates one file's bytes: in memory while small, then a hashed, fsynced temp file."""
+
+    def __init__(self, store: ContentStore) -> None:
+        self.store = store
+        self.buf = bytearray()
+        self.size = 0
+        self.md5 = hashlib.md5()
+        self.sha = hashlib.sha256()
+        self.fd: int | None = None
+        self.tmp_path: Path | None = None
+        self.force_blob = False
+
+    async def add(self, chunk: bytes) -> None:
+        self.buf += chunk
+        self.size += len(chunk)
+        if self.size > INLINE_MAX and len(self.buf) >= FLUSH_SIZE:
+            await asyncio.to_thread(self._flush)
+
+    async def add_content(self, content: Content) -> None:
+        """Append an existing content (CopyFile append, AddFile onto an existing file)."""
+        if content.blob is None:
+            await self.add(content.data or b"")
+            return
+        async for chunk in self.store.stream(content):
+            await self.add(chunk)
+
+    def _flush(self) -> None:
+        if self.fd is None:
+            self.tmp_path = self.store.tmp / secrets.token_hex(16)
+            self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        data = bytes(self.buf)
+        self.buf.clear()
+        self.md5.update(data)
+        self.sha.update(data)
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    async def finish(self) -> Content:
+        """Seal the content: inline when small, else a durable blob (held from GC until released)."""
+        if self.size <= INLINE_MAX and self.fd is None and not self.force_blob:
+            data = bytes(self.buf)
+            self.buf.clear()
+            return Content(len(data), hashlib.md5(data).digest(), None, data)
+        return await asyncio.to_thread(self._seal)
+
+    def _seal(self) -> Content:
+        self._flush()
+        assert self.fd is not None and self.tmp_path is not None
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = None
+        sha = self.sha.hexdigest()
+        self.store.hold(sha)
+        final = self.store.blob_path(sha)
+        if final.exists():
+            self.tmp_path.unlink()  # deduplicated: the same bytes are already stored
+        else:
+            os.replace(self.tmp_path, final)
+            _fsync_dir(final.parent)
+        self.tmp_path = None
+        return Content(self.size, self.md5.digest(), sha, None)
+
+    def abort(self) -> None:
+        """Drop a partial content (stream broke); its temp file goes away now."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.tmp_path is not None:
+            self.tmp_path.unlink(missing_ok=True)
+            self.tmp_path = None
+        self.buf.clear()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

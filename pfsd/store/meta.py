@@ -1,0 +1,264 @@
+"""Repos, branches and commits: lookups (any connection) and mutations (writer thread only)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+
+from pfsd import errors
+from pfsd.names import commit_str, is_commit_id, repo_str
+from pfsd.store.views import Chain
+
+_ANCESTRY_RE = re.compile(r"^(.*?)((?:[\^~][0-9]*)+)$")
+
+
+@dataclass(frozen=True)
+class RepoRec:
+    id: int
+    project: str
+    name: str
+    type: str
+    description: str
+    created: float
+
+    def __str__(self) -> str:
+        return repo_str(self.project, self.name, self.type)
+
+
+@dataclass(frozen=True)
+class CommitRec:
+    id: str
+    repo_id: int
+    branch: str
+    parent: str | None
+    seq: int
+    lineage: int
+    description: str
+    started: float
+    finishing: float | None
+    finished: float | None
+    size: int
+    error: str
+
+
+_COMMIT_COLS = "id, repo_id, branch, parent, seq, lineage, description, started, finishing, finished, size, error"
+
+# lineage id -> (parent lineage, fork seq): immutable once written, so cached process-wide.
+_lineage_cache: dict[int, tuple[int | None, int | None]] = {}
+
+
+def get_repo(conn: sqlite3.Connection, project: str, name: str, rtype: str) -> RepoRec:
+    row = conn.execute(
+        "SELECT id, project, name, type, description, created FROM repos WHERE project=? AND name=? AND type=?",
+        (project, name, rtype),
+    ).fetchone()
+    if row is None:
+        raise errors.repo_not_found(repo_str(project, name, rtype))
+    return RepoRec(*row)
+
+
+def repo_by_id(conn: sqlite3.Connection, repo_id: int) -> RepoRec:
+    row = conn.execute(
+        "SELECT id, project, name, type, description, created FROM repos WHERE id=?", (repo_id,)
+    ).fetchone()
+    return RepoRec(*row)
+
+
+def get_commit(conn: sqlite3.Connection, commit_id: str) -> CommitRec | None:
+    row = conn.execute(f"SELECT {_COMMIT_COLS} FROM commits WHERE id=?", (commit_id,)).fetchone()
+    return CommitRec(*row) if row else None
+
+
+def branch_head(conn: sqlite3.Connection, repo: RepoRec, branch: str) -> str | None:
+    row = conn.execute("SELECT head FROM branches WHERE repo_id=? AND name=?", (repo.id, branch)).fetchone()
+    return row[0] if row else None
+
+
+def resolve_commit(conn: sqlite3.Connection, repo: RepoRec, branch: str, commit_id: str) -> CommitRec:
+    """A commit by id, or a branch's head; `^`/`~N` suffixes walk to ancestors like pachd."""
+    ref = commit_id or branch
+    steps = 0
+    m = _ANCESTRY_RE.match(ref)
+    if m and m.group(1):
+        ref = m.group(1)
+        for op, num in re.findall(r"([\^~])([0-9]*)", m.group(2)):
+            steps += int(num) if num else 1
+            del op
+    commit: CommitRec | None = None
+    if commit_id and is_commit_id(ref):
+        commit = get_commit(conn, ref)
+        if commit is not None and commit.repo_id != repo.id:
+            commit = None
+    if commit is None:
+        head = branch_head(conn, repo, ref) if ref else None
+        if head is None:
+            if commit_id:
+                raise errors.commit_not_found(commit_str(str(repo), commit_id))
+            raise errors.branch_not_found(branch, str(repo))
+        commit = get_commit(conn, head)
+        assert commit is not None
+    for _ in range(steps):
+        if commit.parent is None:
+            raise errors.commit_not_found(commit_str(str(repo), commit_id or branch))
+        parent = get_commit(conn, commit.parent)
+        assert parent is not None
+        commit = parent
+    return commit
+
+
+def chain(conn: sqlite3.Connection, commit: CommitRec) -> Chain:
+    """The (lineage, max seq) list a read of `commit` consults, newest lineage first."""
+    links = [(commit.lineage, commit.seq)]
+    lineage = commit.lineage
+    while True:
+        link = _lineage_cache.get(lineage)
+        if link is None:
+            row = conn.execute("SELECT parent, fork_seq FROM lineages WHERE id=?", (lineage,)).fetchone()
+            if row is None:
+                break
+            link = _lineage_cache[lineage] = (row[0], row[1])
+        parent, fork_seq = link
+        if parent is None or fork_seq is None:
+            break
+        links.append((parent, fork_seq))
+        lineage = parent
+    return tuple(links)
+
+
+def children(conn: sqlite3.Connection, commit_id: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT id FROM commits WHERE parent=?", (commit_id,))]
+
+
+class SeqCounter:
+    """Repo-wide increasing commit sequence numbers (allocated on the writer thread)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM commits), 0), COALESCE((SELECT MAX(tip_seq) FROM lineages), 0))"
+        ).fetchone()
+        self.last = int(row[0])
+
+    def next(self) -> int:
+        self.last += 1
+        return self.last
+
+
+def create_commit(
+    conn: sqlite3.Connection,
+    seqs: SeqCounter,
+    repo: RepoRec,
+    branch: str,
+    parent: CommitRec | None,
+    *,
+    finished: bool,
+    description: str = "",
+) -> CommitRec:
+    """A new commit on `branch` (which now points at it), continuing or forking a lineage."""
+    seq = seqs.next()
+    now = time.time()
+    lineage: int | None = None
+    if parent is not None:
+        tip = conn.execute("SELECT tip_seq FROM lineages WHERE id=?", (parent.lineage,)).fetchone()
+        if tip is not None and tip[0] == parent.seq:
+            lineage = parent.lineage
+            conn.execute("UPDATE lineages SET tip_seq=? WHERE id=?", (seq, lineage))
+    if lineage is None:
+        cur = conn.execute(
+            "INSERT INTO lineages(repo_id, parent, fork_seq, tip_seq) VALUES (?,?,?,?)",
+            (
+                repo.id,
+                parent.lineage if parent else None,
+                parent.seq if parent else None,
+                seq,
+            ),
+        )
+        lineage = int(cur.lastrowid or 0)
+    rec = CommitRec(
+        id=uuid.uuid4().hex,
+        repo_id=repo.id,
+        branch=branch,
+        parent=parent.id if parent else None,
+        seq=seq,
+        lineage=lineage,
+        description=description,
+        started=now,
+        finishing=now if finished else None,
+        finished=now if finished else None,
+        size=parent.size if parent else 0,
+        error="",
+    )
+    conn.execute(
+        f"INSERT INTO commits({_COMMIT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            rec.id,
+            rec.repo_id,
+            rec.branch,
+            rec.parent,
+            rec.seq,
+            rec.lineage,
+            rec.description,
+            rec.started,
+            rec.finishing,
+            rec.finished,
+            rec.size,
+            rec.error,
+        ),
+    )
+    set_branch(conn, repo, branch, rec.id)
+    return rec
+
+
+def set_branch(conn: sqlite3.Connection, repo: RepoRec, branch: str, head: str) -> None:
+    conn.execute(
+        "INSERT INTO branches(repo_id, name, head) VALUES (?,?,?) "
+        "ON CONFLICT(repo_id, name) DO UPDATE SET head=excluded.head",
+        (repo.id, branch, head),
+    )
+
+
+def finish_commit(conn: sqlite3.Connection, commit: CommitRec, description: str | None) -> None:
+    now = time.time()
+    if description:
+        conn.execute(
+            "UPDATE commits SET finishing=?, finished=?, description=? WHERE id=?",
+            (now, now, description, commit.id),
+        )
+    else:
+        conn.execute("UPDATE commits SET finishing=?, finished=? WHERE id=?", (now, now, commit.id))
+
+
+def blobs_of_lineages(conn: sqlite3.Connection, lineages: list[int]) -> set[str]:
+    found: set[str] = set()
+    for lin in lineages:
+        found.update(
+            r[0] for r in conn.execute("SELECT DISTINCT blob FROM files WHERE lineage=? AND blob IS NOT NULL", (lin,))
+        )
+    return found
+
+
+def delete_lineage_rows(conn: sqlite3.Connection, lineage: int, seq: int | None = None) -> None:
+    """Remove a lineage's file rows (all of them, or only those of one commit seq)."""
+    where = "lineage=?" + (" AND seq=?" if seq is not None else "")
+    args: tuple[int, ...] = (lineage,) if seq is None else (lineage, seq)
+    conn.execute(
+        f"DELETE FROM inline_data WHERE id IN (SELECT inline_id FROM files WHERE {where} AND inline_id IS NOT NULL)",
+        args,
+    )
+    conn.execute(f"DELETE FROM files WHERE {where}", args)
+
+
+def delete_repo(conn: sqlite3.Connection, repo: RepoRec) -> set[str]:
+    """Delete a repo and everything in it; returns the blobs that may now be unreferenced."""
+    lineages = [r[0] for r in conn.execute("SELECT id FROM lineages WHERE repo_id=?", (repo.id,))]
+    blobs = blobs_of_lineages(conn, lineages)
+    for lin in lineages:
+        delete_lineage_rows(conn, lin)
+        _lineage_cache.pop(lin, None)
+    conn.execute("DELETE FROM lineages WHERE repo_id=?", (repo.id,))
+    conn.execute("DELETE FROM commits WHERE repo_id=?", (repo.id,))
+    conn.execute("DELETE FROM branches WHERE repo_id=?", (repo.id,))
+    conn.execute("DELETE FROM repos WHERE id=?", (repo.id,))
+    return blobs

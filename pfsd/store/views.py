@@ -1,0 +1,180 @@
+"""Reading a commit's file tree from the lineage-versioned `files` table.
+
+A commit's view is a "chain": its own (lineage, seq) followed by each ancestor lineage as of
+its fork point. Every operation here is a handful of index seeks per returned entry, so the
+cost follows the page size, not the number of files in the branch or their old versions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pfsd.names import prefix_end
+from pfsd.store.content import Content
+from pfsd.store.db import TOMBSTONE
+
+Chain = tuple[tuple[int, int], ...]
+
+_COLS = "path, seq, size, md5, blob, inline_id, committed"
+_POINT = f"SELECT {_COLS} FROM files WHERE lineage=? AND path=? AND seq<=? ORDER BY seq DESC LIMIT 1"
+_NEXT = f"SELECT {_COLS} FROM files WHERE lineage=? AND path>=? AND path<? AND seq<=? ORDER BY path, seq DESC LIMIT 1"
+_PREV_PATH = "SELECT path FROM files WHERE lineage=? AND path>=? AND path<? ORDER BY path DESC LIMIT 1"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One file version: size -1 is a tombstone."""
+
+    path: str
+    seq: int
+    size: int
+    md5: bytes | None
+    blob: str | None
+    inline_id: int | None
+    committed: float
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A listing entry: a file (with its row) or a directory (path ends with `/`)."""
+
+    path: str
+    row: Row | None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.row is None
+
+
+def lookup(conn: sqlite3.Connection, chain: Chain, path: str) -> Row | None:
+    """The live version of `path` in the view, or None (missing or deleted)."""
+    for lineage, seq in chain:
+        found = conn.execute(_POINT, (lineage, path, seq)).fetchone()
+        if found is not None:
+            row = Row(*found)
+            return None if row.size == TOMBSTONE else row
+    return None
+
+
+def content_of(conn: sqlite3.Connection, row: Row) -> Content:
+    """The content a live row points at (inline bytes are fetched here, not in listings)."""
+    md5 = row.md5 or b""
+    if row.blob is not None:
+        return Content(row.size, md5, row.blob, None)
+    data = b""
+    if row.inline_id is not None:
+        data = conn.execute("SELECT data FROM inline_data WHERE id=?", (row.inline_id,)).fetchone()[0]
+    return Content(row.size, md5, None, data)
+
+
+def next_live(conn: sqlite3.Connection, chain: Chain, lo: str, hi: str) -> Row | None:
+    """The live row with the smallest path in [lo, hi): a k-way merge over the chain."""
+    heads: list[Row | None] = [None] * len(chain)
+    while True:
+        best: Row | None = None
+        for i, (lineage, seq) in enumerate(chain):
+            head = heads[i]
+            if head is None or head.path < lo:
+                found = conn.execute(_NEXT, (lineage, lo, hi, seq)).fetchone()
+                head = heads[i] = Row(*found) if found else None
+            # the first lineage in the chain holding a path shadows its ancestors
+            if head is not None and (best is None or head.path < best.path):
+                best = head
+        if best is None:
+            return None
+        if best.size != TOMBSTONE:
+            return best
+        lo = best.path + "\x00"
+
+
+def prev_live(conn: sqlite3.Connection, chain: Chain, lo: str, hi: str) -> Row | None:
+    """The live row with the largest path in [lo, hi)."""
+    while True:
+        best: str | None = None
+        for lineage, _seq in chain:
+            top = hi
+            while True:  # newest paths may only have versions after this commit: skip them
+                found = conn.execute(_PREV_PATH, (lineage, lo, top)).fetchone()
+                if found is None:
+                    break
+                if conn.execute(_POINT, (lineage, found[0], _seq)).fetchone() is not None:
+                    if best is None or found[0] > best:
+                        best = found[0]
+                    break
+                top = found[0]
+        if best is None:
+            return None
+        row = lookup(conn, chain, best)
+        if row is not None:
+            return row
+        hi = best
+
+
+def walk(
+    conn: sqlite3.Connection,
+    chain: Chain,
+    prefix: str,
+    *,
+    max_depth: int | None = None,
+    after: str | None = None,
+) -> Iterator[Entry]:
+    """Entries below directory `prefix` (ends with `/`) in path order, directories as `d/`.
+
+    `max_depth=1` lists direct children; deeper subtrees are skipped with one seek each.
+    `after` resumes strictly after that entry (a pagination marker).
+    """
+    lo, hi = prefix, prefix_end(prefix)
+    emitted: list[str] = []  # directory prefixes already yielded (ancestors of the cursor)
+    if after is not None and after >= prefix:
+        emitted = _dirs_between(prefix, after, max_depth)
+        if after.endswith("/") and max_depth is not None and after.count("/") - prefix.count("/") >= max_depth:
+            lo = max(lo, prefix_end(after))
+        else:
+            lo = max(lo, after if after.endswith("/") else after + "\x00")
+    while True:
+        row = next_live(conn, chain, lo, hi)
+        if row is None:
+            return
+        segments = row.path[len(prefix) :].split("/")
+        dirs = [prefix + "/".join(segments[: i + 1]) + "/" for i in range(len(segments) - 1)]
+        if max_depth is not None:
+            dirs = dirs[:max_depth]
+        common = 0
+        while common < min(len(dirs), len(emitted)) and dirs[common] == emitted[common]:
+            common += 1
+        for d in dirs[common:]:
+            yield Entry(d, None)
+        emitted = dirs
+        if max_depth is not None and len(segments) > max_depth:
+            lo = prefix_end(dirs[-1])
+            continue
+        yield Entry(row.path, row)
+        lo = row.path + "\x00"
+
+
+def walk_reverse(conn: sqlite3.Connection, chain: Chain, prefix: str, *, after: str | None = None) -> Iterator[Entry]:
+    """Direct children of `prefix` in reverse path order, strictly before `after` if given."""
+    lo, hi = prefix, prefix_end(prefix)
+    if after is not None and after < hi:
+        hi = max(lo, after)
+    while True:
+        row = prev_live(conn, chain, lo, hi)
+        if row is None:
+            return
+        rest = row.path[len(prefix) :]
+        if "/" in rest:
+            d = prefix + rest.split("/", 1)[0] + "/"
+            yield Entry(d, None)
+            hi = d
+        else:
+            yield Entry(row.path, row)
+            hi = row.path
+
+
+def _dirs_between(prefix: str, marker: str, max_depth: int | None) -> list[str]:
+    """Directory prefixes below `prefix` that are ancestors of (or equal to) `marker`."""
+    segments = marker[len(prefix) :].split("/")
+    dirs = [prefix + "/".join(segments[: i + 1]) + "/" for i in range(len(segments) - 1)]
+    return dirs if max_depth is None else dirs[:max_depth]
