@@ -28,6 +28,11 @@ def grpc_address(listen: str) -> str:
 
 async def serve(listen: str, data_dir: Path) -> None:
     """Run until SIGTERM/SIGINT; print one `pfsd ready ...` line once accepting calls."""
+    # Handlers first: a signal arriving right after the ready line must still stop us cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     backend = Backend(data_dir)
     server = grpc.aio.server(options=OPTIONS)
     register(server, backend)
@@ -39,10 +44,6 @@ async def serve(listen: str, data_dir: Path) -> None:
     await server.start()
     shown = listen if listen.startswith("unix:") else f"{listen.rsplit(':', 1)[0]}:{port}"
     print(f"pfsd ready on {shown} (data dir {data_dir})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("pfsd stopping")
     await server.stop(grace=2)

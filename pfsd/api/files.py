@@ -165,7 +165,7 @@ class FileServicer:
         meta_at = GLOB_META.search(pattern)
         literal = pattern if meta_at is None else pattern[: meta_at.start()]
         base = literal[: literal.rfind("/") + 1] or "/"
-        if regex.match("/"):
+        if pattern == "/":
             yield file_info(msg, Entry("/", None))
         depth = None
         if "**" not in pattern:
