@@ -18,6 +18,8 @@ OPTIONS = [
     ("grpc.max_receive_message_length", 20 * MiB),
     ("grpc.max_send_message_length", 20 * MiB),
     ("grpc.so_reuseport", 0),
+    # a larger initial stream window: a 1 MiB message need not wait for window updates
+    ("grpc.http2.lookahead_bytes", 8 * MiB),
 ]
 
 

@@ -98,23 +98,40 @@ class ContentStore:
 
 
 class ContentBuilder:
-    """Accumulates one file's bytes: in memory while small, then a hashed, fsynced temp file."""
+    """Accumulates one file's bytes: in memory while small, then a hashed, fsynced temp file.
+
+    Large contents are written by a worker thread while the next chunk arrives (hashing and
+    write release the GIL); at most one flush is in flight, so memory stays ~2 * FLUSH_SIZE.
+    """
 
     def __init__(self, store: ContentStore) -> None:
         self.store = store
-        self.buf = bytearray()
+        self.chunks: list[bytes] = []
+        self.buffered = 0
         self.size = 0
         self.md5 = hashlib.md5()
         self.sha = hashlib.sha256()
         self.fd: int | None = None
         self.tmp_path: Path | None = None
         self.force_blob = False
+        self._flushing: asyncio.Future[None] | None = None
 
     async def add(self, chunk: bytes) -> None:
-        self.buf += chunk
+        if not chunk:
+            return
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
         self.size += len(chunk)
-        if self.size > INLINE_MAX and len(self.buf) >= FLUSH_SIZE:
-            await asyncio.to_thread(self._flush)
+        if self.size > INLINE_MAX and self.buffered >= FLUSH_SIZE:
+            await self._wait_flush()
+            chunks, self.chunks, self.buffered = self.chunks, [], 0
+            loop = asyncio.get_running_loop()
+            self._flushing = loop.run_in_executor(None, self._write, chunks)
+
+    async def _wait_flush(self) -> None:
+        if self._flushing is not None:
+            flushing, self._flushing = self._flushing, None
+            await flushing
 
     async def add_content(self, content: Content) -> None:
         """Append an existing content (CopyFile append, AddFile onto an existing file)."""
@@ -124,29 +141,30 @@ class ContentBuilder:
         async for chunk in self.store.stream(content):
             await self.add(chunk)
 
-    def _flush(self) -> None:
+    def _write(self, chunks: list[bytes]) -> None:
         if self.fd is None:
             self.tmp_path = self.store.tmp / secrets.token_hex(16)
             self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        data = bytes(self.buf)
-        self.buf.clear()
-        self.md5.update(data)
-        self.sha.update(data)
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
+        for data in chunks:
+            self.md5.update(data)
+            self.sha.update(data)
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
 
     async def finish(self) -> Content:
         """Seal the content: inline when small, else a durable blob (held from GC until released)."""
         if self.size <= INLINE_MAX and self.fd is None and not self.force_blob:
-            data = bytes(self.buf)
-            self.buf.clear()
+            data = b"".join(self.chunks)
+            self.chunks.clear()
             return Content(len(data), hashlib.md5(data).digest(), None, data)
-        return await asyncio.to_thread(self._seal)
+        await self._wait_flush()
+        chunks, self.chunks = self.chunks, []
+        return await asyncio.to_thread(self._seal, chunks)
 
-    def _seal(self) -> Content:
-        self._flush()
+    def _seal(self, chunks: list[bytes]) -> Content:
+        self._write(chunks)
         assert self.fd is not None and self.tmp_path is not None
         os.fsync(self.fd)
         os.close(self.fd)
@@ -164,13 +182,21 @@ class ContentBuilder:
 
     def abort(self) -> None:
         """Drop a partial content (stream broke); its temp file goes away now."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        if self._flushing is not None:
+            # the in-flight write finishes on its own; the file is unlinked below, then closed
+            self._flushing.add_done_callback(lambda _f: self._close_fd())
+            self._flushing = None
+        else:
+            self._close_fd()
         if self.tmp_path is not None:
             self.tmp_path.unlink(missing_ok=True)
             self.tmp_path = None
-        self.buf.clear()
+        self.chunks.clear()
+
+    def _close_fd(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _fsync_dir(path: Path) -> None:
