@@ -181,22 +181,22 @@ class ContentBuilder:
         return Content(self.size, self.md5.digest(), sha, None)
 
     def abort(self) -> None:
-        """Drop a partial content (stream broke); its temp file goes away now."""
+        """Drop a partial content (stream broke); its temp file goes away now or once the
+        write in flight (which may be the one creating it) completes."""
+        self.chunks.clear()
         if self._flushing is not None:
-            # the in-flight write finishes on its own; the file is unlinked below, then closed
-            self._flushing.add_done_callback(lambda _f: self._close_fd())
+            self._flushing.add_done_callback(lambda _f: self._discard())
             self._flushing = None
         else:
-            self._close_fd()
-        if self.tmp_path is not None:
-            self.tmp_path.unlink(missing_ok=True)
-            self.tmp_path = None
-        self.chunks.clear()
+            self._discard()
 
-    def _close_fd(self) -> None:
+    def _discard(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self.tmp_path is not None:
+            self.tmp_path.unlink(missing_ok=True)
+            self.tmp_path = None
 
 
 def _fsync_dir(path: Path) -> None:
