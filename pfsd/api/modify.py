@@ -7,6 +7,7 @@ messages to one path append, so big files arrive as many chunks and stream to di
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -83,6 +84,19 @@ class _Staging:
         self.held.clear()
 
 
+async def _confirm_not_cancelled(context: Ctx) -> None:
+    """Make sure the stream ended by the client's half-close, not by a cancel or lost peer.
+
+    grpc.aio's server ends the request iterator the same way for both: a cancel that arrives
+    while the handler waits for the next message reads as a clean end of stream. Sending the
+    initial metadata is a real transport operation, and on a cancelled call it fails (the
+    handler is cancelled), so nothing that a client gave up on is ever committed.
+    """
+    await context.send_initial_metadata(())
+    if context.cancelled():
+        raise asyncio.CancelledError
+
+
 class ModifyServicer:
     """ModifyFile."""
 
@@ -120,6 +134,7 @@ class ModifyServicer:
             await staging.close_file()
             if target is None:
                 raise errors.invalid("ModifyFile: no commit was set")
+            await _confirm_not_cancelled(context)
             commit_id = await self._apply(target, staging.changes)
         except BaseException:
             staging.abort()
