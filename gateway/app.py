@@ -18,12 +18,12 @@ from urllib.parse import unquote
 import connexion
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.utils import get_function_from_name
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from gateway import context, errors
@@ -42,14 +42,21 @@ log = logging.getLogger("gateway")
 VALIDATORS = {"body": MediaTypeDict({})}
 
 
-def decoded_key(fn: Callable) -> Callable:
-    """Hand the handler its ``Key`` decoded (the dispatcher forwards it percent-encoded)."""
+def s3_handler(fn: Callable) -> Callable:
+    """Wrap a handler: its ``key`` arrives decoded (the dispatcher forwards it percent-encoded),
+    and a PFS failure leaves it as the S3 error it means for this bucket and key."""
 
     @functools.wraps(fn)
     async def wrapper(*args, **kwargs):
-        if "Key" in kwargs:
-            kwargs["Key"] = decode_key(kwargs["Key"])
-        return await fn(*args, **kwargs)
+        if "key" in kwargs:
+            kwargs["key"] = decode_key(kwargs["key"])
+        try:
+            return await fn(*args, **kwargs)
+        except PFSError as e:
+            err = to_s3(e, kwargs.get("bucket", ""), kwargs.get("key", ""))
+            if err.status >= 500:
+                log.error("PFS error %s: %s", e.code, e.message)
+            raise err from e
 
     return wrapper
 
@@ -62,7 +69,7 @@ def decode_key(raw: str) -> str:
 
 
 def resolve_handler(operation_id: str) -> Callable:
-    return decoded_key(get_function_from_name(operation_id))
+    return s3_handler(get_function_from_name(operation_id))
 
 
 def as_s3_error(request, exc: Exception) -> S3Error:
@@ -70,14 +77,10 @@ def as_s3_error(request, exc: Exception) -> S3Error:
     if isinstance(exc, S3Error):
         return exc
     if isinstance(exc, PFSError):
-        params = request.path_params
-        key = params.get("Key", "")
-        with contextlib.suppress(S3Error):
-            key = decode_key(key)
-        return to_s3(exc, params.get("Bucket", ""), key)
+        return to_s3(exc)
     if isinstance(exc, ProblemException):
         if exc.status == 400:
-            return errors.invalid_argument(str(exc.detail or exc.title))
+            return errors.invalid_argument(str(exc.detail or exc.title).split("\n", 1)[0])
         if exc.status == 405:
             return errors.method_not_allowed(request.method, "OBJECT")
         if exc.status == 404:
@@ -90,17 +93,15 @@ def as_s3_error(request, exc: Exception) -> S3Error:
     return errors.internal_error()
 
 
-async def error_response(request, exc: Exception) -> Response:
+async def error_response(request, exc: Exception) -> ConnexionResponse:
     err = as_s3_error(request, exc)
     request_id = request.scope.get("state", {}).get("request_id", "")
-    if err.status >= 500 and not isinstance(exc, S3Error | PFSError):
+    if err.status >= 500 and not isinstance(exc, S3Error):
         log.error("request %s failed", request_id, exc_info=exc)
-    elif isinstance(exc, PFSError) and err.status >= 500:
-        log.error("request %s: PFS error %s: %s", request_id, exc.code, exc.message)
     head = request.method == "HEAD" or err.status == 304
     body = b"" if head else error_document(err, request.url.path, request_id)
-    return Response(body, status_code=err.status, headers=err.headers,
-                    media_type=None if head else "application/xml")
+    return ConnexionResponse(status_code=err.status, body=body, headers=err.headers,
+                             mimetype=None if head else "application/xml")
 
 
 def create_app(pfs_address: str) -> ASGIApp:
@@ -122,8 +123,9 @@ def create_app(pfs_address: str) -> ASGIApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/~/docs", spec_path="/~/openapi.json"),
     )
     cx.add_api(ordered_spec(), resolver=Resolver(function_resolver=resolve_handler),
-               validator_map=VALIDATORS, validate_responses=False, strict_validation=False)
-    cx.add_error_handler(Exception, error_response)
+               validator_map=VALIDATORS, validate_responses=False, strict_validation=False, pythonic_params=True)
+    for exc_type in (Exception, ProblemException, HTTPException):
+        cx.add_error_handler(exc_type, error_response)
     cx.add_middleware(Dispatcher, position=MiddlewarePosition.BEFORE_SWAGGER)
 
     async def ready() -> bool:

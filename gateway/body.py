@@ -1,57 +1,74 @@
-"""An upload's body: decoded, re-chunked for gRPC, digested and checked as it streams.
+"""An upload's body as it streams: decoded (aws-chunked), digested, re-chunked for gRPC, checked.
 
-PROVISIONAL: plain bodies and Content-MD5 only, until the aws-chunked and checksum modules land.
+The checks settle only after the last byte, so the caller sends the chunks into a ModifyFile
+stream and calls :meth:`UploadBody.verify` before completing it: a failed check cancels the
+stream and PFS commits nothing.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from gateway import errors
+from gateway import checksums, chunked, errors
 
 CHUNK = 1 << 20  # bytes per AddFile message: big enough to amortize gRPC, small enough to stay flat
 
 
 class UploadBody:
+    """One request body, with the checks its headers ask for planned before it is read."""
+
     def __init__(self, req: Request) -> None:
         self.req = req
-        self.md5 = hashlib.md5()
-        self.expected_md5: bytes | None = None
-        header = req.headers.get("content-md5")
-        if header is not None:
-            try:
-                self.expected_md5 = base64.b64decode(header, validate=True)
-            except ValueError:
-                raise errors.invalid_digest() from None
-            if len(self.expected_md5) != 16:
-                raise errors.invalid_digest()
-        self.size = 0
+        headers = req.headers
+        self.plan = checksums.plan_checks(headers)
+        self.digests = self.plan.digests()
+        self.decoder: chunked.AwsChunkedDecoder | None = None
+        if chunked.is_aws_chunked(headers):
+            self.decoder = chunked.AwsChunkedDecoder(
+                decoded_length=chunked.decoded_content_length(headers))
+        self._echo: dict[str, str] = {}
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def _pieces(self) -> AsyncIterator[bytes]:
+        source = self.req.stream()
+        if self.decoder is not None:
+            source = self.decoder.decode(source)
+        try:
+            async for piece in source:
+                if piece:
+                    yield piece
+        except ClientDisconnect:
+            raise errors.incomplete_body() from None
+
+    async def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
+        """The decoded body in pieces of about ``size`` bytes, digested on the way."""
         buf = bytearray()
-        async for piece in self.req.stream():
-            if not piece:
+        async for piece in self._pieces():
+            self.digests.update(piece)
+            if not buf and len(piece) >= size:
+                yield piece  # big reads pass through without a copy
                 continue
-            self.md5.update(piece)
-            self.size += len(piece)
             buf += piece
-            if len(buf) >= CHUNK:
+            if len(buf) >= size:
                 yield bytes(buf)
                 buf.clear()
         if buf:
             yield bytes(buf)
 
     def verify(self) -> None:
-        if self.expected_md5 is not None and self.md5.digest() != self.expected_md5:
-            raise errors.bad_digest()
+        """Settle every check the request asked for; raises the S3 error of the first failure."""
+        trailers = self.decoder.trailers if self.decoder is not None else None
+        self._echo = checksums.verify_body(self.plan, self.digests, trailers)
 
     @property
     def md5_hex(self) -> str:
-        return self.md5.hexdigest()
+        return self.digests.md5_hex()
+
+    @property
+    def size(self) -> int:
+        return self.digests.size
 
     def response_headers(self) -> dict[str, str]:
-        return {}
+        """The checksum headers S3 echoes on success."""
+        return dict(self._echo)

@@ -25,3 +25,8 @@ def pfs() -> PFS:
 def request() -> Request:
     """The request being handled (headers, the raw body stream)."""
     return context.request
+
+
+def content_type() -> str | None:
+    """The request's own Content-Type (the dispatcher hides it from connexion)."""
+    return context.request.scope.get("state", {}).get("content_type")

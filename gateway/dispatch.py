@@ -70,6 +70,24 @@ def forwarded_path(op: Operation, bucket: str, key: str) -> str:
     return op.spec_path.replace("{Bucket}", bucket).replace("{Key}", key)
 
 
+def _hide_content_type(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, list[tuple[bytes, bytes]]]:
+    """Take the Content-Type out of connexion's sight.
+
+    connexion parses form and multipart bodies by their Content-Type before a handler runs, but
+    an S3 body is the object's bytes whatever its type (and the type is object metadata), so
+    handlers read the original from ``scope["state"]["content_type"]``.
+    """
+    content_type = None
+    kept = []
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        else:
+            kept.append((name, value))
+    kept.append((b"content-type", b"application/octet-stream"))
+    return content_type, kept
+
+
 class Dispatcher:
     """ASGI middleware: choose the S3 operation, then forward to its route."""
 
@@ -91,6 +109,8 @@ class Dispatcher:
         headers = {name.decode("latin-1").lower() for name, _ in scope["headers"]}
         op = self.table.choose(resource, scope["method"], query, headers)
         new_path = forwarded_path(op, bucket, key)
-        scope = dict(scope, path=new_path, raw_path=new_path.encode("latin-1"))
-        scope.setdefault("state", {})["s3_operation"] = op.name
+        state = scope.setdefault("state", {})
+        state["s3_operation"] = op.name
+        state["content_type"], request_headers = _hide_content_type(scope["headers"])
+        scope = dict(scope, path=new_path, raw_path=new_path.encode("latin-1"), headers=request_headers)
         await self.app(scope, receive, send)

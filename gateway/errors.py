@@ -41,7 +41,9 @@ def entity_too_small(message: str = "Your proposed upload is smaller than the mi
     return S3Error(400, "EntityTooSmall", message)
 
 
-def incomplete_body(message: str = "You did not provide the number of bytes specified by the Content-Length HTTP header.") -> S3Error:
+def incomplete_body(
+    message: str = "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+) -> S3Error:
     return S3Error(400, "IncompleteBody", message)
 
 
@@ -151,3 +153,12 @@ def x_amz_content_sha256_mismatch(client: str, computed: str) -> S3Error:
 def malformed_trailer(message: str = "The request contained trailing data that was not "
                       "well-formed or did not conform to our published schema.") -> S3Error:
     return S3Error(400, "MalformedTrailerError", message)
+
+
+def path_conflict(key: str, detail: str = "") -> S3Error:
+    """A key that would be both a file and a directory: PFS cannot store that."""
+    message = ("A key cannot be both an object and a prefix of other objects' keys in PFS "
+               "(a path is a file or a directory, never both).")
+    if detail:
+        message += f" PFS: {detail}"
+    return S3Error(400, "InvalidArgument", message, Key=key) if key else S3Error(400, "InvalidArgument", message)

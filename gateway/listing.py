@@ -7,6 +7,7 @@ that starts just before the first possible match and stops at the first key past
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 
 from gateway import errors
@@ -25,6 +26,19 @@ class Page:
     prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
     last: str = ""  # the last key or prefix on the page (the next page starts after it)
+
+
+def encode_token(last: str) -> str:
+    """An opaque continuation token: the last key or prefix of the page, base64url."""
+    return base64.urlsafe_b64encode(last.encode()).decode()
+
+
+def decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid_argument("The continuation token provided is incorrect",
+                                      "continuation-token", token) from None
 
 
 def check_delimiter(delimiter: str | None) -> None:

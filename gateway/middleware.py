@@ -40,6 +40,15 @@ async def send_error(send: Send, err: S3Error, resource: str, request_id: str,
     await send({"type": "http.response.body", "body": body})
 
 
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value != b"0"
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
 class RequestContext:
     """Request ID on every response, access log, health endpoints, last-resort error XML."""
 
@@ -57,12 +66,23 @@ class RequestContext:
         state["request_id"] = request_id
         path = scope["path"]
         sent = {"status": 0, "bytes": 0}
+        body = {"pending": _has_body(scope)}
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body["pending"] = False
+            return message
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 sent["status"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-amz-request-id", request_id.encode())]
+                headers = [*message.get("headers", ()), (b"x-amz-request-id", request_id.encode())]
+                if body["pending"]:
+                    # Answered before reading the whole body (an early error): the rest of it
+                    # would be parsed as the next request, so this connection must end here.
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
             elif message["type"] == "http.response.body":
                 sent["bytes"] += len(message.get("body", b""))
             await send(message)
@@ -71,7 +91,7 @@ class RequestContext:
             if path in ("/~/health", "/~/ready"):
                 await self._health(path, send_wrapper)
             else:
-                await self.app(scope, receive, send_wrapper)
+                await self.app(scope, receive_wrapper, send_wrapper)
         except S3Error as err:
             if sent["status"]:
                 raise

@@ -20,8 +20,6 @@ MiB = 1 << 20
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * MiB),
     ("grpc.max_send_message_length", 64 * MiB),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.http2.max_pings_without_data", 0),
 ]
 UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
@@ -153,18 +151,22 @@ class PFS:
     async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable) -> str:
         """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
 
-        Raising inside ``ops`` cancels the stream, and PFS then applies none of it.
+        If ``ops`` raises, the stream is cancelled before it completes, so PFS applies none of
+        it, and the exception propagates.
         """
-        async def requests() -> AsyncIterator[pb.ModifyFileRequest]:
-            yield pb.ModifyFileRequest(set_commit=ref.commit_pb())
+        call = self.api.ModifyFile()
+        try:
+            await call.write(pb.ModifyFileRequest(set_commit=ref.commit_pb()))
             if hasattr(ops, "__aiter__"):
                 async for op in ops:
-                    yield op
+                    await call.write(op)
             else:
                 for op in ops:
-                    yield op
-
-        call = self.api.ModifyFile(requests())
+                    await call.write(op)
+            await call.done_writing()
+        except BaseException:
+            call.cancel()
+            raise
         await call
         for key, value in await call.trailing_metadata() or ():
             if key == COMMIT_ID_KEY:

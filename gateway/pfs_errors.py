@@ -23,6 +23,7 @@ T = TypeVar("T")
 # "branch master not found in repo x", "file /a not found in repo x at commit c".
 _NOT_FOUND = re.compile(r"\b(project|repo|branch|commit|file)\b.*?\bnot found", re.IGNORECASE)
 _NO_HEAD = re.compile(r"has no head", re.IGNORECASE)
+_COLLISION = re.compile(r"path collision|is a directory|not a directory", re.IGNORECASE)
 
 
 class PFSError(Exception):
@@ -110,6 +111,8 @@ def to_s3(err: PFSError, bucket: str = "", key: str = "") -> S3Error:
     if isinstance(err, InvalidArgument):
         return errors.invalid_argument(err.message)
     if isinstance(err, FailedPrecondition):
+        if _COLLISION.search(err.message):
+            return errors.path_conflict(key, err.message)
         return errors.invalid_bucket_state(err.message)
     if isinstance(err, AlreadyExists):
         return errors.S3Error(409, "OperationAborted", err.message)

@@ -17,14 +17,14 @@ from gateway.xml import document, element, timestamp
 MAX_CONFIG_BYTES = 64 * 1024
 
 
-async def create_bucket(Bucket: str) -> Response:
+async def create_bucket(bucket: str) -> Response:
     """Create the repo (and project) if missing, then the branch."""
-    ref = write_ref(Bucket)
+    ref = write_ref(bucket)
     await _check_configuration()
     client = pfs()
     try:
         await client.inspect_branch(ref)
-        raise errors.bucket_already_owned_by_you(Bucket)
+        raise errors.bucket_already_owned_by_you(bucket)
     except NotFound:
         pass
     if ref.project != "default":
@@ -39,8 +39,8 @@ async def create_bucket(Bucket: str) -> Response:
     try:
         await client.create_branch(ref)
     except AlreadyExists:
-        raise errors.bucket_already_owned_by_you(Bucket) from None
-    return Response(status_code=200, headers={"Location": f"/{Bucket}"})
+        raise errors.bucket_already_owned_by_you(bucket) from None
+    return Response(status_code=200, headers={"Location": f"/{bucket}"})
 
 
 async def _check_configuration() -> None:
@@ -60,9 +60,9 @@ async def _check_configuration() -> None:
         raise errors.malformed_xml()
 
 
-async def head_bucket(Bucket: str) -> Response:
+async def head_bucket(bucket: str) -> Response:
     """200 if the branch exists; one InspectBranch (or InspectCommit when pinned)."""
-    ref = read_ref(Bucket)
+    ref = read_ref(bucket)
     if ref.commit:
         await pfs().inspect_commit(ref)
     else:
@@ -70,14 +70,14 @@ async def head_bucket(Bucket: str) -> Response:
     return Response(status_code=200, headers={"x-amz-bucket-region": "us-east-1"})
 
 
-async def delete_bucket(Bucket: str) -> Response:
+async def delete_bucket(bucket: str) -> Response:
     """Delete the branch, and its repo when no branch is left; refuse a non-empty bucket."""
-    ref = write_ref(Bucket)
+    ref = write_ref(bucket)
     client = pfs()
     await client.inspect_branch(ref)
     page = await listing.list_page(client, ref, "", None, None, 1)
     if page.files:
-        raise errors.bucket_not_empty(Bucket)
+        raise errors.bucket_not_empty(bucket)
     await client.delete_branch(ref)
     repo = await client.inspect_repo(ref)
     if not repo.branches:
@@ -85,18 +85,18 @@ async def delete_bucket(Bucket: str) -> Response:
     return Response(status_code=204)
 
 
-async def list_objects(Bucket: str, prefix: str = "", delimiter: str | None = None,
+async def list_objects(bucket: str, prefix: str = "", delimiter: str | None = None,
                        marker: str | None = None, max_keys: int | None = None,
                        encoding_type: str | None = None) -> Response:
     """ListObjects (version 1): one page of keys and common prefixes."""
     listing.check_delimiter(delimiter)
-    ref = read_ref(Bucket)
+    ref = read_ref(bucket)
     limit = listing.MAX_KEYS if max_keys is None else min(max_keys, listing.MAX_KEYS)
     if not ref.commit:
         await pfs().inspect_branch(ref)  # NoSuchBucket rather than an empty page
     page = await listing.list_page(pfs(), ref, prefix or "", delimiter, marker, limit)
     enc = (lambda s: quote(s, safe="/")) if encoding_type == "url" else (lambda s: s)
-    parts = [element("Name", Bucket), element("Prefix", enc(prefix or "")),
+    parts = [element("Name", bucket), element("Prefix", enc(prefix or "")),
              element("Marker", enc(marker or "")), element("MaxKeys", limit)]
     if delimiter:
         parts.append(element("Delimiter", enc(delimiter)))
@@ -110,8 +110,43 @@ async def list_objects(Bucket: str, prefix: str = "", delimiter: str | None = No
     return Response(document("ListBucketResult", parts), media_type="application/xml")
 
 
-def _content(key: str, info) -> str:
+OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
+
+
+def _content(key: str, info, owner: bool = False) -> str:
     return (f"<Contents>{element('Key', key)}"
             f"{element('LastModified', timestamp(committed_at(info)))}"
             f"{element('ETag', chr(34) + etag_of(info) + chr(34))}"
-            f"{element('Size', info.size_bytes)}<StorageClass>STANDARD</StorageClass></Contents>")
+            f"{element('Size', info.size_bytes)}{OWNER if owner else ''}"
+            "<StorageClass>STANDARD</StorageClass></Contents>")
+
+
+async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None = None,
+                          max_keys: int | None = None, encoding_type: str | None = None,
+                          continuation_token: str | None = None, start_after: str | None = None,
+                          fetch_owner: bool = False, list_type: str = "2") -> Response:
+    """ListObjectsV2: one page, resumed from an opaque continuation token."""
+    listing.check_delimiter(delimiter)
+    ref = read_ref(bucket)
+    limit = listing.MAX_KEYS if max_keys is None else min(max_keys, listing.MAX_KEYS)
+    after = listing.decode_token(continuation_token) if continuation_token else start_after
+    if not ref.commit:
+        await pfs().inspect_branch(ref)
+    page = await listing.list_page(pfs(), ref, prefix or "", delimiter, after, limit)
+    enc = (lambda s: quote(s, safe="/")) if encoding_type == "url" else (lambda s: s)
+    parts = [element("Name", bucket), element("Prefix", enc(prefix or "")), element("MaxKeys", limit),
+             element("KeyCount", len(page.files) + len(page.prefixes))]
+    if delimiter:
+        parts.append(element("Delimiter", enc(delimiter)))
+    if encoding_type:
+        parts.append(element("EncodingType", encoding_type))
+    if continuation_token:
+        parts.append(element("ContinuationToken", continuation_token))
+    if start_after:
+        parts.append(element("StartAfter", enc(start_after)))
+    parts.append(element("IsTruncated", page.truncated))
+    if page.truncated:
+        parts.append(element("NextContinuationToken", listing.encode_token(page.last)))
+    parts += [_content(enc(key), info, fetch_owner) for key, info in page.files]
+    parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
+    return Response(document("ListBucketResult", parts), media_type="application/xml")

@@ -14,17 +14,27 @@ from gateway.pfs_errors import NotFound
 from gateway.refs import read_ref, write_ref
 
 
-async def put_object(Bucket: str, Key: str) -> Response:
+async def put_object(bucket: str, key: str) -> Response:
     """Stream the body into one ModifyFile: the object appears in one atomic commit."""
-    ref = write_ref(Bucket)
-    path = validate_key(Key)
+    ref = write_ref(bucket)
+    path = validate_key(key)
     body = UploadBody(request())
-    await pfs().inspect_branch(ref)  # S3 writes never create buckets; PFS would create a branch
+    # One call checks the bucket (PFS would create a missing branch; S3 never does) and
+    # what the key is now: PFS appends to an existing file and its DeleteFile of a directory
+    # is recursive, so only an existing file is deleted first, and a directory is refused.
+    existing = await _existing(ref, path)
+    if existing is not None and is_directory(existing):
+        raise errors.path_conflict(key)
 
     async def ops():
-        yield delete_file(path)
+        if existing is not None:
+            yield delete_file(path)
+        empty = True
         async for chunk in body.chunks():
+            empty = False
             yield add_file(path, chunk)
+        if empty:
+            yield add_file(path, b"")
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     commit = await pfs().modify_file(ref, ops())
@@ -32,18 +42,28 @@ async def put_object(Bucket: str, Key: str) -> Response:
     return Response(status_code=200, headers=headers)
 
 
-async def _inspect(Bucket: str, Key: str) -> tuple[Ref, str, ObjectInfo]:
-    ref = read_ref(Bucket)
-    path = validate_key(Key)
+async def _existing(ref: Ref, path: str):
+    """The FileInfo at ``path``, or None when there is none (a missing bucket still raises)."""
+    try:
+        return await pfs().inspect_file(ref, path)
+    except NotFound as e:
+        if e.kind == "file":
+            return None
+        raise
+
+
+async def _inspect(bucket: str, key: str) -> tuple[Ref, str, ObjectInfo]:
+    ref = read_ref(bucket)
+    path = validate_key(key)
     info = await pfs().inspect_file(ref, path)
     if is_directory(info):
-        raise errors.no_such_key(Key)
-    return ref, path, ObjectInfo.from_file_info(Key, info)
+        raise errors.no_such_key(key)
+    return ref, path, ObjectInfo.from_file_info(key, info)
 
 
-async def head_object(Bucket: str, Key: str) -> Response:
+async def head_object(bucket: str, key: str) -> Response:
     """Size, ETag and dates from one InspectFile; the content is never read."""
-    _, _, obj = await _inspect(Bucket, Key)
+    _, _, obj = await _inspect(bucket, key)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
     out = obj.headers()
@@ -57,9 +77,9 @@ async def head_object(Bucket: str, Key: str) -> Response:
     return Response(status_code=206, headers=out)
 
 
-async def get_object(Bucket: str, Key: str) -> Response:
+async def get_object(bucket: str, key: str) -> Response:
     """Stream the file, whole or one range, from the commit InspectFile saw."""
-    ref, path, obj = await _inspect(Bucket, Key)
+    ref, path, obj = await _inspect(bucket, key)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
     out = obj.headers()
@@ -88,17 +108,12 @@ async def _read(ref: Ref, path: str, offset: int, length: int):
         yield chunk
 
 
-async def delete_object(Bucket: str, Key: str) -> Response:
+async def delete_object(bucket: str, key: str) -> Response:
     """Delete the file in one commit; a missing key is success and commits nothing."""
-    ref = write_ref(Bucket)
-    path = validate_key(Key)
-    try:
-        info = await pfs().inspect_file(ref, path)
-    except NotFound as e:
-        if e.kind == "file":
-            return Response(status_code=204)
-        raise
-    if is_directory(info):
+    ref = write_ref(bucket)
+    path = validate_key(key)
+    info = await _existing(ref, path)
+    if info is None or is_directory(info):
         return Response(status_code=204)
     commit = await pfs().modify_file(ref, [delete_file(path)])
     return Response(status_code=204, headers={"x-amz-version-id": commit})

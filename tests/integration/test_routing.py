@@ -1,0 +1,81 @@
+"""Routing from the spec: unsupported subresources, misses and errors are S3 XML."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from gateway.spec import unsupported_subresources
+
+METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]
+
+
+def error_code(resp: httpx.Response) -> str:
+    root = ElementTree.fromstring(resp.content)
+    assert root.tag == "Error"
+    for child in ("Code", "Message", "Resource", "RequestId"):
+        assert root.find(child) is not None, child
+    assert root.findtext("RequestId") == resp.headers["x-amz-request-id"]
+    return root.findtext("Code")
+
+
+@pytest.mark.parametrize("sub", sorted(unsupported_subresources()) + ["someUnknownSubresource"])
+@pytest.mark.parametrize("method", METHODS)
+def test_unsupported_subresource_is_501_xml_on_every_method(endpoint, bucket, sub, method):
+    for path in (f"/{bucket}?{sub}", f"/{bucket}/some/key?{sub}"):
+        r = httpx.request(method, endpoint + path, content=b"<x/>" if method in ("PUT", "POST") else None)
+        assert r.status_code == 501, (method, path, r.text)
+        assert "x-amz-request-id" in r.headers
+        if method != "HEAD":
+            assert error_code(r) == "NotImplemented"
+
+
+def test_unsupported_subresource_never_falls_through(endpoint, s3, bucket):
+    # Pachyderm's gateway deletes the bucket on DELETE /b?ownershipControls; we must not.
+    r = httpx.delete(f"{endpoint}/{bucket}?ownershipControls")
+    assert r.status_code == 501
+    s3.head_bucket(Bucket=bucket)
+
+
+def test_html_form_post_to_bucket_is_501(endpoint, bucket):
+    r = httpx.post(f"{endpoint}/{bucket}", files={"file": ("a.txt", b"x")})
+    assert r.status_code == 501
+    assert error_code(r) == "NotImplemented"
+
+
+def test_unknown_method_is_xml_405(endpoint, bucket):
+    r = httpx.request("PATCH", f"{endpoint}/{bucket}/k")
+    assert r.status_code == 405
+    assert error_code(r) == "MethodNotAllowed"
+
+
+def test_post_on_object_without_subresource_is_xml(endpoint, bucket):
+    r = httpx.post(f"{endpoint}/{bucket}/k", content=b"x")
+    assert r.status_code == 501
+    assert error_code(r) == "NotImplemented"
+
+
+def test_validation_failure_is_xml_invalid_argument(endpoint, bucket):
+    r = httpx.get(f"{endpoint}/{bucket}?max-keys=-1")
+    assert r.status_code == 400
+    assert error_code(r) == "InvalidArgument"
+    r = httpx.get(f"{endpoint}/{bucket}?max-keys=abc")
+    assert r.status_code == 400
+    assert error_code(r) == "InvalidArgument"
+
+
+def test_every_response_has_a_request_id(endpoint, bucket):
+    for r in (httpx.get(endpoint + "/"), httpx.head(f"{endpoint}/{bucket}"),
+              httpx.get(f"{endpoint}/{bucket}/missing")):
+        assert len(r.headers["x-amz-request-id"]) == 16
+
+
+def test_docs_and_health_live_where_no_bucket_can(endpoint):
+    assert httpx.get(endpoint + "/~/health").text == "ok\n"
+    assert httpx.get(endpoint + "/~/ready").status_code == 200
+    spec = httpx.get(endpoint + "/~/openapi.json").json()
+    assert "/{Bucket}/{Key}" in spec["paths"]
+    ui = httpx.get(endpoint + "/~/docs/", follow_redirects=True)
+    assert ui.status_code == 200 and "swagger" in ui.text.lower()
