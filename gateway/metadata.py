@@ -1,0 +1,121 @@
+"""Object metadata (Content-Type, Cache-Control, ``x-amz-meta-*``, ...) stored in PFS beside the object.
+
+S3 keeps headers with an object; PFS files have none. So a PUT with metadata also writes, in
+the same commit, one empty "sidecar" file whose *name* carries the metadata:
+``/.s3g/meta/<key>/<base64url(JSON)>``. Reading it costs a one-entry ListFile (run concurrently
+with InspectFile), never a GetFile; it works the same against pachd; and listings never show
+it (``.s3g/`` is the gateway's hidden prefix). Replacing or deleting the object deletes the
+sidecar directory in the same ModifyFile stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gateway import errors
+from gateway.names import RESERVED_PREFIX
+from gateway.pfs import PFS, Ref, add_file, delete_file
+from gateway.pfs_errors import NotFound
+from generated.pfs import pfs_pb2 as pb
+
+META_DIR = "/" + RESERVED_PREFIX + "meta"
+MAX_USER_METADATA = 2048  # bytes of x-amz-meta-* names and values, as S3 limits them
+STORED_HEADERS = ("content-type", "content-encoding", "content-disposition", "content-language",
+                  "cache-control", "expires")
+USER_PREFIX = "x-amz-meta-"
+
+
+@dataclass
+class ObjectMeta:
+    """What S3 returns about an object besides size and dates."""
+
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case standard headers
+    user: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
+    etag: str | None = None  # overrides the MD5 ETag (multipart: "<md5-of-md5s>-<n>")
+
+    def empty(self) -> bool:
+        return not (self.headers or self.user or self.etag)
+
+    def response_headers(self) -> dict[str, str]:
+        out = {k.title(): v for k, v in self.headers.items()}
+        out.update({USER_PREFIX + k: v for k, v in self.user.items()})
+        return out
+
+    def encode(self) -> str:
+        doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag)) if v}
+        raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, name: str) -> ObjectMeta:
+        raw = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4))
+        doc = json.loads(raw)
+        return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"))
+
+
+def from_headers(headers: Mapping[str, str], content_type: str | None) -> ObjectMeta:
+    """The metadata a PUT (or a REPLACE copy, or CreateMultipartUpload) asks to store.
+
+    ``content_type`` is the request's own Content-Type (the dispatcher hides it from connexion).
+    Raises ``MetadataTooLarge`` when the user metadata exceeds S3's 2 KB.
+    """
+    meta = ObjectMeta()
+    if content_type:
+        meta.headers["content-type"] = content_type
+    for name in STORED_HEADERS[1:]:
+        value = headers.get(name)
+        if value is not None:
+            meta.headers[name] = value
+    size = 0
+    for name, value in headers.items():
+        name = name.lower()
+        if name.startswith(USER_PREFIX):
+            short = name[len(USER_PREFIX):]
+            meta.user[short] = value
+            size += len(short.encode()) + len(value.encode())
+    if size > MAX_USER_METADATA:
+        raise errors.metadata_too_large()
+    if "content-encoding" in meta.headers:
+        # aws-chunked is how the body travelled, not how the object is encoded
+        kept = [e.strip() for e in meta.headers["content-encoding"].split(",")
+                if e.strip() and e.strip().lower() != "aws-chunked"]
+        if kept:
+            meta.headers["content-encoding"] = ", ".join(kept)
+        else:
+            del meta.headers["content-encoding"]
+    return meta
+
+
+def sidecar_dir(path: str) -> str:
+    """The hidden directory that holds the metadata of the object at PFS ``path``."""
+    return f"{META_DIR}{path}/"
+
+
+def write_ops(path: str, meta: ObjectMeta | None) -> list[pb.ModifyFileRequest]:
+    """ModifyFile operations that replace the object's metadata (to go in the object's commit)."""
+    ops = [delete_file(sidecar_dir(path))]
+    if meta is not None and not meta.empty():
+        ops.append(add_file(sidecar_dir(path) + meta.encode(), b""))
+    return ops
+
+
+def delete_ops(path: str) -> list[pb.ModifyFileRequest]:
+    return [delete_file(sidecar_dir(path))]
+
+
+async def read(pfs: PFS, ref: Ref, path: str) -> ObjectMeta:
+    """The stored metadata of the object at ``path`` (empty when it has none)."""
+    try:
+        entries = await pfs.list_file(ref, sidecar_dir(path), None, 1)
+    except NotFound:
+        return ObjectMeta()
+    for info in entries:
+        name = info.file.path.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            return ObjectMeta.decode(name)
+        except ValueError:
+            break
+    return ObjectMeta()
