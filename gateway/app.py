@@ -83,8 +83,8 @@ def as_s3_error(request, exc: Exception) -> S3Error:
             return errors.invalid_argument(str(exc.detail or exc.title).split("\n", 1)[0])
         if exc.status == 405:
             return errors.method_not_allowed(request.method, "OBJECT")
-        if exc.status == 404:
-            return errors.not_implemented()
+        if exc.status == 404:  # only /~/ paths reach the router unmatched
+            return S3Error(404, "NotFound", "Not Found")
         return S3Error(exc.status, "InvalidRequest", str(exc.detail or exc.title))
     if isinstance(exc, HTTPException):
         if exc.status_code == 405:

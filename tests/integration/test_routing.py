@@ -79,3 +79,9 @@ def test_docs_and_health_live_where_no_bucket_can(endpoint):
     assert "/{Bucket}/{Key}" in spec["paths"]
     ui = httpx.get(endpoint + "/~/docs/", follow_redirects=True)
     assert ui.status_code == 200 and "swagger" in ui.text.lower()
+
+
+def test_unknown_internal_path_is_xml_404(endpoint):
+    r = httpx.get(endpoint + "/~/nothing-here")
+    assert r.status_code == 404
+    assert error_code(r) == "NotFound"
