@@ -83,7 +83,7 @@ def as_s3_error(request, exc: Exception) -> S3Error:
             return errors.invalid_argument(str(exc.detail or exc.title).split("\n", 1)[0])
         if exc.status == 405:
             return errors.method_not_allowed(request.method, "OBJECT")
-        if exc.status == 404:  # only /~/ paths reach the router unmatched
+        if exc.status == 404:
             return S3Error(404, "NotFound", "Not Found")
         return S3Error(exc.status, "InvalidRequest", str(exc.detail or exc.title))
     if isinstance(exc, HTTPException):

@@ -20,6 +20,7 @@ from gateway import errors
 from gateway.spec import Operation, operations, unsupported_subresources
 
 INTERNAL_PREFIX = "/~"  # docs, health, metrics: no bucket name can hold "~"
+DOCS_PATHS = ("/~/docs", "/~/openapi.json")  # served by connexion's Swagger UI, after us
 S3_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
 
 
@@ -102,6 +103,8 @@ class Dispatcher:
         raw = scope.get("raw_path")
         path = raw.decode("latin-1") if raw else quote(scope["path"])
         if path == INTERNAL_PREFIX or path.startswith(INTERNAL_PREFIX + "/"):
+            if not path.startswith(DOCS_PATHS):
+                raise errors.S3Error(404, "NotFound", "Not Found")
             await self.app(scope, receive, send)
             return
         resource, bucket, key = split_path(path)
