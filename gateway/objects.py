@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import mimetypes
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from gateway.metadata import ObjectMeta
+from gateway.pfs import PFS, Ref
+from gateway.pfs_errors import NotFound
 from generated.pfs import pfs_pb2 as pb
 
 
@@ -35,13 +38,16 @@ class ObjectInfo:
     last_modified: datetime
     commit: str
 
+    meta: ObjectMeta = field(default_factory=ObjectMeta)
+
     @classmethod
-    def from_file_info(cls, key: str, info: pb.FileInfo) -> ObjectInfo:
-        return cls(key=key, size=info.size_bytes, etag=etag_of(info),
-                   last_modified=committed_at(info), commit=info.file.commit.id)
+    def from_file_info(cls, key: str, info: pb.FileInfo, meta: ObjectMeta | None = None) -> ObjectInfo:
+        meta = meta or ObjectMeta()
+        return cls(key=key, size=info.size_bytes, etag=meta.etag or etag_of(info),
+                   last_modified=committed_at(info), commit=info.file.commit.id, meta=meta)
 
     def headers(self) -> dict[str, str]:
-        """The response headers GET and HEAD share."""
+        """The response headers GET and HEAD share; stored metadata wins over guesses."""
         content_type = mimetypes.guess_type(self.key, strict=False)[0] or "binary/octet-stream"
         h = {
             "ETag": f'"{self.etag}"',
@@ -49,6 +55,7 @@ class ObjectInfo:
             "Content-Type": content_type,
             "Accept-Ranges": "bytes",
         }
+        h.update(self.meta.response_headers())
         if self.commit:
             h["x-amz-version-id"] = self.commit
         return h
@@ -56,3 +63,13 @@ class ObjectInfo:
 
 def is_directory(info: pb.FileInfo) -> bool:
     return info.file_type == pb.FileType.DIR
+
+
+async def existing_file(client: PFS, ref: Ref, path: str) -> pb.FileInfo | None:
+    """The FileInfo at ``path``, or None when there is none (a missing bucket still raises)."""
+    try:
+        return await client.inspect_file(ref, path)
+    except NotFound as e:
+        if e.kind == "file":
+            return None
+        raise

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.responses import Response, StreamingResponse
 
-from gateway import conditions, errors
+from gateway import conditions, errors, metadata
 from gateway.body import UploadBody
-from gateway.context import pfs, request
-from gateway.names import validate_key
-from gateway.objects import ObjectInfo, is_directory
+from gateway.context import content_type, pfs, request
+from gateway.names import is_commit_id, validate_key
+from gateway.objects import ObjectInfo, existing_file, is_directory
 from gateway.pfs import Ref, add_file, delete_file
 from gateway.pfs_errors import NotFound
 from gateway.refs import read_ref, write_ref
 
 
 async def put_object(bucket: str, key: str) -> Response:
-    """Stream the body into one ModifyFile: the object appears in one atomic commit."""
+    """Stream the body into one ModifyFile: the object and its metadata appear in one commit."""
     ref = write_ref(bucket)
     path = validate_key(key)
+    meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
     # One call checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS appends to an existing file and its DeleteFile of a directory
     # is recursive, so only an existing file is deleted first, and a directory is refused.
-    existing = await _existing(ref, path)
+    existing = await existing_file(pfs(), ref, path)
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
 
@@ -35,6 +38,8 @@ async def put_object(bucket: str, key: str) -> Response:
             yield add_file(path, chunk)
         if empty:
             yield add_file(path, b"")
+        for op in metadata.write_ops(path, meta):  # also drops a stale sidecar
+            yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     commit = await pfs().modify_file(ref, ops())
@@ -42,28 +47,30 @@ async def put_object(bucket: str, key: str) -> Response:
     return Response(status_code=200, headers=headers)
 
 
-async def _existing(ref: Ref, path: str):
-    """The FileInfo at ``path``, or None when there is none (a missing bucket still raises)."""
-    try:
-        return await pfs().inspect_file(ref, path)
-    except NotFound as e:
-        if e.kind == "file":
-            return None
-        raise
-
-
-async def _inspect(bucket: str, key: str) -> tuple[Ref, str, ObjectInfo]:
+async def _inspect(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str, ObjectInfo]:
+    """InspectFile and the metadata read, concurrently, at the head or at ``version_id``."""
     ref = read_ref(bucket)
     path = validate_key(key)
-    info = await pfs().inspect_file(ref, path)
+    if version_id is not None:
+        if not is_commit_id(version_id):
+            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
+        ref = Ref(ref.project, ref.repo, ref.branch, version_id)
+    client = pfs()
+    try:
+        info, meta = await asyncio.gather(client.inspect_file(ref, path),
+                                          metadata.read(client, ref, path))
+    except NotFound as e:
+        if version_id is not None and e.kind == "commit":
+            raise errors.no_such_version(key, version_id) from None
+        raise
     if is_directory(info):
         raise errors.no_such_key(key)
-    return ref, path, ObjectInfo.from_file_info(key, info)
+    return ref, path, ObjectInfo.from_file_info(key, info, meta)
 
 
-async def head_object(bucket: str, key: str) -> Response:
-    """Size, ETag and dates from one InspectFile; the content is never read."""
-    _, _, obj = await _inspect(bucket, key)
+async def head_object(bucket: str, key: str, version_id: str | None = None) -> Response:
+    """Size, ETag, dates and metadata from InspectFile and one ListFile; content is never read."""
+    _, _, obj = await _inspect(bucket, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
     out = obj.headers()
@@ -77,9 +84,9 @@ async def head_object(bucket: str, key: str) -> Response:
     return Response(status_code=206, headers=out)
 
 
-async def get_object(bucket: str, key: str) -> Response:
+async def get_object(bucket: str, key: str, version_id: str | None = None) -> Response:
     """Stream the file, whole or one range, from the commit InspectFile saw."""
-    ref, path, obj = await _inspect(bucket, key)
+    ref, path, obj = await _inspect(bucket, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
     out = obj.headers()
@@ -108,12 +115,14 @@ async def _read(ref: Ref, path: str, offset: int, length: int):
         yield chunk
 
 
-async def delete_object(bucket: str, key: str) -> Response:
-    """Delete the file in one commit; a missing key is success and commits nothing."""
+async def delete_object(bucket: str, key: str, version_id: str | None = None) -> Response:
+    """Delete the file and its metadata in one commit; a missing key is success, commits nothing."""
+    if version_id is not None:
+        raise errors.not_implemented("PFS history is immutable: a version cannot be deleted.")
     ref = write_ref(bucket)
     path = validate_key(key)
-    info = await _existing(ref, path)
+    info = await existing_file(pfs(), ref, path)
     if info is None or is_directory(info):
         return Response(status_code=204)
-    commit = await pfs().modify_file(ref, [delete_file(path)])
+    commit = await pfs().modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
     return Response(status_code=204, headers={"x-amz-version-id": commit})
