@@ -26,7 +26,7 @@ from connexion.utils import get_function_from_name
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
-from gateway import context, errors
+from gateway import context, errors, tuning
 from gateway.dispatch import Dispatcher
 from gateway.errors import S3Error
 from gateway.middleware import RequestContext
@@ -39,7 +39,7 @@ log = logging.getLogger("gateway")
 
 # Object bodies of any content type pass through untouched and unread: connexion validates
 # no request body (S3's XML bodies are parsed and checked by their handlers).
-VALIDATORS = {"body": MediaTypeDict({})}
+VALIDATORS = {"body": MediaTypeDict({}), "parameter": tuning.CachedParameterValidator}
 
 
 def s3_handler(fn: Callable) -> Callable:
@@ -122,6 +122,7 @@ def create_app(pfs_address: str) -> ASGIApp:
         lifespan=lifespan,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/~/docs", spec_path="/~/openapi.json"),
     )
+    tuning.install(cx)
     cx.add_api(ordered_spec(), resolver=Resolver(function_resolver=resolve_handler),
                validator_map=VALIDATORS, validate_responses=False, strict_validation=False, pythonic_params=True)
     for exc_type in (Exception, ProblemException, HTTPException):
