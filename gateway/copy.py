@@ -1,0 +1,98 @@
+"""CopyObject's source: the ``x-amz-copy-source`` header parsed, resolved and pinned to a commit.
+
+The copy itself is one PFS CopyFile inside the destination's ModifyFile: the bytes never pass
+through the gateway, whichever bucket, repo or project the source lives in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from gateway import errors, metadata
+from gateway.metadata import ObjectMeta
+from gateway.names import is_commit_id, validate_key
+from gateway.objects import ObjectInfo, is_directory
+from gateway.pfs import PFS, Ref
+from gateway.pfs_errors import NotFound
+from gateway.refs import read_ref
+from generated.pfs import pfs_pb2 as pb
+
+SELF_COPY = ("This copy request is illegal because it is trying to copy an object to itself "
+             "without changing the object's metadata, storage class, website redirect location "
+             "or encryption attributes.")
+
+
+@dataclass(frozen=True)
+class CopySource:
+    bucket: str
+    key: str
+    version_id: str | None
+
+
+def parse_copy_source(header: str) -> CopySource:
+    """``/bucket/key`` or ``bucket/key``, URL-encoded, optionally ``?versionId=<commit>``."""
+    raw, _, query = header.partition("?")
+    version_id = None
+    if query:
+        name, _, value = query.partition("=")
+        if name != "versionId" or not value:
+            raise _bad_source(header)
+        version_id = unquote(value)
+        if not is_commit_id(version_id):
+            raise errors.invalid_argument("Invalid version id specified", "x-amz-copy-source", header)
+    try:
+        path = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise _bad_source(header) from None
+    bucket, _, key = path.lstrip("/").partition("/")
+    if not bucket or not key:
+        raise _bad_source(header)
+    return CopySource(bucket, key, version_id)
+
+
+def _bad_source(header: str) -> errors.S3Error:
+    return errors.invalid_argument("Copy Source must mention the source bucket and key: "
+                                   "sourcebucket/sourcekey", "x-amz-copy-source", header)
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    ref: Ref  # pinned to the commit the source was read at
+    path: str
+    obj: ObjectInfo
+
+    @property
+    def meta(self) -> ObjectMeta:
+        return self.obj.meta
+
+    def file_pb(self) -> pb.File:
+        return self.ref.file_pb(self.path)
+
+
+async def resolve(client: PFS, src: CopySource) -> ResolvedSource:
+    """InspectFile and the metadata read of the source, concurrently; its S3 errors named after it."""
+    ref = read_ref(src.bucket)
+    path = validate_key(src.key)
+    if src.version_id:
+        ref = Ref(ref.project, ref.repo, ref.branch, src.version_id)
+    try:
+        info, meta = await asyncio.gather(client.inspect_file(ref, path),
+                                          metadata.read(client, ref, path))
+    except NotFound as e:
+        if e.kind == "file":
+            raise errors.no_such_key(src.key) from None
+        if e.kind == "commit" and src.version_id:
+            raise errors.no_such_version(src.key, src.version_id) from None
+        raise errors.no_such_bucket(src.bucket) from None
+    if is_directory(info):
+        raise errors.no_such_key(src.key)
+    obj = ObjectInfo.from_file_info(src.key, info, meta)
+    pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
+    return ResolvedSource(pinned, path, obj)
+
+
+def copy_file(dst: str, src: pb.File) -> pb.ModifyFileRequest:
+    """A CopyFile op that replaces (never appends to) ``dst``."""
+    return pb.ModifyFileRequest(copy_file=pb.CopyFile(dst=dst, src=src, append=False))

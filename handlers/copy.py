@@ -1,0 +1,51 @@
+"""CopyObject: a server-side PFS CopyFile into one atomic commit on the destination branch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.responses import Response
+
+from gateway import conditions, errors, metadata
+from gateway.context import content_type, pfs, request
+from gateway.copy import SELF_COPY, copy_file, parse_copy_source, resolve
+from gateway.names import validate_key
+from gateway.objects import existing_file, is_directory
+from gateway.pfs import delete_file
+from gateway.refs import read_ref, write_ref
+from gateway.xml import document, element, timestamp
+
+
+async def copy_object(bucket: str, key: str) -> Response:
+    """Copy the source (any bucket, any commit) with its metadata, or REPLACE it from headers."""
+    ref = write_ref(bucket)
+    path = validate_key(key)
+    headers = request().headers
+    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise errors.invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive",
+                                      headers.get("x-amz-metadata-directive"))
+    replaced = metadata.from_headers(headers, content_type()) if directive == "REPLACE" else None
+    src_name = parse_copy_source(headers["x-amz-copy-source"])
+    src_ref = read_ref(src_name.bucket)
+    if (directive == "COPY" and src_name.key == key and src_name.version_id is None
+            and not src_ref.commit and (src_ref.project, src_ref.repo, src_ref.branch)
+            == (ref.project, ref.repo, ref.branch)):
+        raise errors.invalid_request(SELF_COPY)
+    client = pfs()
+    src = await resolve(client, src_name)
+    conditions.check_copy_preconditions(headers, src.obj.etag, src.obj.last_modified)
+    meta = src.meta
+    if replaced is not None:
+        replaced.etag = src.meta.etag  # the ETag describes the bytes, which are the same
+        meta = replaced
+    existing = await existing_file(client, ref, path)
+    if existing is not None and is_directory(existing):
+        raise errors.path_conflict(key)
+    ops = [delete_file(path)] if existing is not None else []  # PFS would append otherwise
+    ops += [copy_file(path, src.file_pb()), *metadata.write_ops(path, meta)]
+    commit = await client.modify_file(ref, ops)
+    body = document("CopyObjectResult", [element("LastModified", timestamp(datetime.now(UTC))),
+                                         element("ETag", f'"{src.obj.etag}"')])
+    out = {"x-amz-version-id": commit, "x-amz-copy-source-version-id": src.ref.commit or ""}
+    return Response(body, media_type="application/xml", headers=out)
