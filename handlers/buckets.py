@@ -150,3 +150,25 @@ async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None =
     parts += [_content(enc(key), info, fetch_owner) for key, info in page.files]
     parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
     return Response(document("ListBucketResult", parts), media_type="application/xml")
+
+
+async def get_bucket_location(bucket: str) -> Response:
+    """An empty LocationConstraint: us-east-1, the only region the gateway names."""
+    ref = read_ref(bucket)
+    if ref.commit:
+        await pfs().inspect_commit(ref)
+    else:
+        await pfs().inspect_branch(ref)
+    body = document("LocationConstraint", "")
+    return Response(body, media_type="application/xml")
+
+
+async def get_bucket_versioning(bucket: str) -> Response:
+    """Always Enabled: every PFS write is a new commit, and old commits stay readable."""
+    ref = read_ref(bucket)
+    if ref.commit:
+        await pfs().inspect_commit(ref)
+    else:
+        await pfs().inspect_branch(ref)
+    body = document("VersioningConfiguration", [element("Status", "Enabled")])
+    return Response(body, media_type="application/xml")

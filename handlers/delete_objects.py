@@ -1,0 +1,67 @@
+"""DeleteObjects: up to 1,000 keys deleted in one atomic PFS commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.responses import Response
+
+from gateway import errors, metadata
+from gateway.body import UploadBody
+from gateway.context import pfs, request
+from gateway.deletes import read_delete_request
+from gateway.names import validate_key
+from gateway.objects import existing_file, is_directory
+from gateway.pfs import delete_file
+from gateway.refs import write_ref
+from gateway.xml import document, element
+
+CONCURRENT_INSPECTS = 32
+
+
+async def delete_objects(bucket: str) -> Response:
+    """One InspectFile per key (bounded concurrency), then one ModifyFile with every DeleteFile.
+
+    Missing keys and directories are reported Deleted, as S3 reports missing keys.
+    """
+    ref = write_ref(bucket)
+    quiet, entries = await read_delete_request(UploadBody(request()))
+    client = pfs()
+    await client.inspect_branch(ref)  # NoSuchBucket before anything else
+    failed: dict[int, errors.S3Error] = {}
+    paths: dict[str, str] = {}  # key -> PFS path, for the valid keys
+    for i, entry in enumerate(entries):
+        if entry.version_id:
+            failed[i] = errors.not_implemented("PFS history is immutable: a version cannot be deleted.")
+            continue
+        try:
+            paths[entry.key] = validate_key(entry.key)
+        except errors.S3Error as e:
+            failed[i] = e
+    limit = asyncio.Semaphore(CONCURRENT_INSPECTS)
+
+    async def is_file(path: str) -> bool:
+        async with limit:
+            info = await existing_file(client, ref, path)
+        return info is not None and not is_directory(info)
+
+    found = await asyncio.gather(*(is_file(p) for p in paths.values()))
+    doomed = [p for p, ok in zip(paths.values(), found, strict=True) if ok]
+    commit = None
+    if doomed:
+        ops = [op for p in doomed for op in (delete_file(p), *metadata.delete_ops(p))]
+        commit = await client.modify_file(ref, ops)
+    deleted_paths = set(doomed)
+    parts = []
+    for i, entry in enumerate(entries):
+        if i in failed:
+            err = failed[i]
+            version = element("VersionId", entry.version_id) if entry.version_id else ""
+            parts.append(f"<Error>{element('Key', entry.key)}{version}{element('Code', err.code)}"
+                         f"{element('Message', err.message)}</Error>")
+        elif not quiet:
+            marker = ""
+            if commit and paths[entry.key] in deleted_paths:
+                marker = (element("DeleteMarker", True) + element("DeleteMarkerVersionId", commit))
+            parts.append(f"<Deleted>{element('Key', entry.key)}{marker}</Deleted>")
+    return Response(document("DeleteResult", parts), media_type="application/xml")
