@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from gateway.app import create_app
+from gateway.auth import Authenticator, PachdAuth
 from gateway.config import Config, parse_args
 from gateway.embedded import EmbeddedPFS
 
@@ -27,11 +28,14 @@ def serve(config: Config) -> int:
         log.info("embedded PFS server ready at %s (data in %s)", address, config.data_dir)
     try:
         app = create_app(address)
+        # Against pfsd too: the probe finds its auth "not activated", as it would a pachd's.
+        app.auth = Authenticator(config.credentials, PachdAuth(address))
         uv = uvicorn.Config(app, host=config.host, port=config.port, loop="uvloop",
                             http="httptools", access_log=False, log_level=config.log_level,
                             lifespan="on", server_header=False, date_header=True)
-        log.info("S3 gateway listening on http://%s:%d (PFS at %s)", config.host, config.port,
-                 address)
+        log.info("S3 gateway listening on http://%s:%d (PFS at %s; %s)", config.host, config.port,
+                 address, f"{len(config.credentials)} credential(s), SigV4 required"
+                 if config.credentials else "anonymous unless pachd auth is active")
         uvicorn.Server(uv).run()
     finally:
         if embedded:
@@ -40,7 +44,12 @@ def serve(config: Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return serve(parse_args(argv))
+    config = parse_args(argv)
+    refusal = config.exposure_error()
+    if refusal:
+        print(f"python -m gateway: {refusal}", file=sys.stderr)
+        return 2
+    return serve(config)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,20 @@
 
 The checks settle only after the last byte, so the caller sends the chunks into a ModifyFile
 stream and calls :meth:`UploadBody.verify` before completing it: a failed check cancels the
-stream and PFS commits nothing.
+stream and PFS commits nothing. The SigV4 checks of a signed body run earlier still: chunk
+signatures as each chunk is decoded, a signed ``x-amz-content-sha256`` as the last byte
+arrives (see :mod:`gateway.auth`); either failure is raised out of :meth:`UploadBody.chunks`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
 from gateway import checksums, chunked, errors
+from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
 
 CHUNK = 1 << 20  # bytes per AddFile message: big enough to amortize gRPC, small enough to stay flat
 
@@ -22,12 +26,19 @@ class UploadBody:
     def __init__(self, req: Request) -> None:
         self.req = req
         headers = req.headers
+        state = req.scope.get("state", {})
         self.plan = checksums.plan_checks(headers)
+        if state.get(PAYLOAD_VERIFIED):  # already hashed by the auth layer: once is enough
+            self.plan = dataclasses.replace(self.plan, content_sha256=None)
         self.digests = self.plan.digests()
         self.decoder: chunked.AwsChunkedDecoder | None = None
+        validator = state.get(CHUNK_VALIDATOR)
         if chunked.is_aws_chunked(headers):
             self.decoder = chunked.AwsChunkedDecoder(
-                decoded_length=chunked.decoded_content_length(headers))
+                validator=validator, decoded_length=chunked.decoded_content_length(headers))
+        elif validator is not None:
+            raise errors.invalid_request("A STREAMING-AWS4-HMAC-SHA256-PAYLOAD body must be "
+                                         "aws-chunked.")
         self._echo: dict[str, str] = {}
 
     async def _pieces(self) -> AsyncIterator[bytes]:

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from gateway.auth import load_credentials_file
+
+CREDENTIALS_HELP = """\
+credentials:
+  With no credentials the gateway is anonymous: anyone who reaches the port may read and
+  write, so it listens on 127.0.0.1 and refuses any other address unless --allow-anonymous.
+  With credentials, every request but /~/health, /~/ready and /~/docs must carry an AWS
+  Signature V4 (Authorization header or presigned URL; signed aws-chunked uploads are checked
+  chunk by chunk). Key pairs come from any of:
+    --access-key KEY --secret-key SECRET   (env S3GW_ACCESS_KEY / S3GW_SECRET_KEY)
+    --credentials-file FILE                (env S3GW_CREDENTIALS_FILE)
+  The file has one ACCESS_KEY:SECRET_KEY per line; blank lines and lines starting with '#'
+  are ignored. Prefer the file or the environment: flags show up in process listings.
+
+  Against a pachd with auth active, the access key is a Pachyderm auth token and the secret
+  key must be the same token; pachd's permissions decide what each request may do, and the
+  configured key pairs are not used.
+"""
 
 
 @dataclass
@@ -16,16 +36,43 @@ class Config:
     data_dir: Path = Path("data")
     log_level: str = "info"
     access_log: bool = True
+    credentials: dict[str, str] = field(default_factory=dict, repr=False)  # access -> secret
+    allow_anonymous: bool = False
 
     @property
     def embedded(self) -> bool:
         return not self.pachd_address
 
+    def exposure_error(self) -> str | None:
+        """Why this configuration must not start (anonymous on a non-loopback address)."""
+        if self.credentials or self.allow_anonymous or is_loopback(self.host):
+            return None
+        return (f"refusing to listen on {self.host} without credentials: anyone reaching it "
+                "could read and write. Configure --access-key/--secret-key, "
+                "--credentials-file or S3GW_ACCESS_KEY/S3GW_SECRET_KEY, or pass "
+                "--allow-anonymous (env S3GW_ALLOW_ANONYMOUS=1) to accept anonymous access "
+                "(e.g. when pachd's own auth is active).")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
 
 def parse_args(argv: list[str] | None = None) -> Config:
     env = os.environ.get
     ap = argparse.ArgumentParser(prog="python -m gateway",
-                                 description="S3-compatible gateway to Pachyderm PFS")
+                                 description="S3-compatible gateway to Pachyderm PFS",
+                                 epilog=CREDENTIALS_HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default=env("S3GW_HOST", "127.0.0.1"),
                     help="listen address (env S3GW_HOST; default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=int(env("S3GW_PORT", "30600")),
@@ -39,6 +86,30 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--no-access-log", action="store_true",
                     default=env("S3GW_ACCESS_LOG", "1") == "0",
                     help="do not log one line per request (env S3GW_ACCESS_LOG=0)")
+    ap.add_argument("--access-key", default=env("S3GW_ACCESS_KEY") or None,
+                    help="access key of one credential pair (env S3GW_ACCESS_KEY)")
+    ap.add_argument("--secret-key", default=env("S3GW_SECRET_KEY") or None,
+                    help="its secret key (env S3GW_SECRET_KEY)")
+    ap.add_argument("--credentials-file", type=Path,
+                    default=Path(env("S3GW_CREDENTIALS_FILE")) if env("S3GW_CREDENTIALS_FILE") else None,
+                    help="file of ACCESS_KEY:SECRET_KEY lines (env S3GW_CREDENTIALS_FILE)")
+    ap.add_argument("--allow-anonymous", action="store_true",
+                    default=_truthy(env("S3GW_ALLOW_ANONYMOUS")),
+                    help="without credentials, listen on a non-loopback address anyway "
+                         "(env S3GW_ALLOW_ANONYMOUS=1)")
     a = ap.parse_args(argv)
+    credentials: dict[str, str] = {}
+    if (a.access_key is None) != (a.secret_key is None):
+        ap.error("--access-key and --secret-key (S3GW_ACCESS_KEY/S3GW_SECRET_KEY) go together")
+    if a.access_key is not None:
+        credentials[a.access_key] = a.secret_key
+    if a.credentials_file is not None:
+        try:
+            credentials.update(load_credentials_file(a.credentials_file))
+        except (OSError, ValueError) as e:
+            ap.error(f"cannot read the credentials file: {e}")
+        if not credentials:
+            ap.error(f"the credentials file {a.credentials_file} holds no key pair")
     return Config(host=a.host, port=a.port, pachd_address=a.pachd_address, data_dir=a.data_dir,
-                  log_level=a.log_level, access_log=not a.no_access_log)
+                  log_level=a.log_level, access_log=not a.no_access_log, credentials=credentials,
+                  allow_anonymous=a.allow_anonymous)

@@ -162,3 +162,34 @@ def path_conflict(key: str, detail: str = "") -> S3Error:
     if detail:
         message += f" PFS: {detail}"
     return S3Error(400, "InvalidArgument", message, Key=key) if key else S3Error(400, "InvalidArgument", message)
+
+
+# -- authentication (SigV4) ------------------------------------------------------------------
+
+def authorization_header_malformed(message: str) -> S3Error:
+    return S3Error(400, "AuthorizationHeaderMalformed",
+                   f"The authorization header is malformed; {message}.")
+
+
+def authorization_query_parameters_error(message: str) -> S3Error:
+    return S3Error(400, "AuthorizationQueryParametersError", message)
+
+
+def invalid_access_key_id(access_key: str | None = None) -> S3Error:
+    """``access_key`` is echoed as S3 does; leave it out when it is a secret (a pachd token)."""
+    extra = {"AWSAccessKeyId": access_key} if access_key is not None else {}
+    return S3Error(403, "InvalidAccessKeyId",
+                   "The AWS Access Key Id you provided does not exist in our records.", **extra)
+
+
+def request_time_too_skewed(request_time: str, server_time: str, max_skew_ms: int) -> S3Error:
+    return S3Error(403, "RequestTimeTooSkewed",
+                   "The difference between the request time and the current time is too large.",
+                   RequestTime=request_time, ServerTime=server_time,
+                   MaxAllowedSkewMilliseconds=str(max_skew_ms))
+
+
+def signature_does_not_match(message: str = "The request signature we calculated does not match "
+                             "the signature you provided. Check your key and signing method.",
+                             **extra: str) -> S3Error:
+    return S3Error(403, "SignatureDoesNotMatch", message, **extra)

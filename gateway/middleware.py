@@ -1,7 +1,9 @@
-"""The outermost ASGI layer: request IDs, one log line per request, health and S3 XML errors.
+"""The outermost ASGI layer: request IDs, one log line per request, health, authentication
+and S3 XML errors.
 
 Everything here runs on every request, so it stays a single plain ASGI callable (no
-``BaseHTTPMiddleware``) doing a few dictionary operations.
+``BaseHTTPMiddleware``) doing a few dictionary operations. Authentication (SigV4, see
+:mod:`gateway.auth`) runs here, before the dispatcher, for every path but health and docs.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
+from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
 from gateway.errors import S3Error
+from gateway.pfs import request_token
 from gateway.xml import error_document
 
 log = logging.getLogger("gateway.access")
 error_log = logging.getLogger("gateway")
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+HEALTH_PATHS = ("/~/health", "/~/ready")
+PUBLIC_PREFIXES = ("/~/health", "/~/ready", "/~/docs", "/~/openapi.json")  # no signature needed
 
 
 def new_request_id() -> str:
@@ -52,9 +58,11 @@ def _has_body(scope: Scope) -> bool:
 class RequestContext:
     """Request ID on every response, access log, health endpoints, last-resort error XML."""
 
-    def __init__(self, app: ASGIApp, ready: ReadyCheck | None = None) -> None:
+    def __init__(self, app: ASGIApp, ready: ReadyCheck | None = None,
+                 auth: Authenticator | None = None) -> None:
         self.app = app
         self.ready = ready
+        self.auth = auth  # None: anonymous (set after construction by ``python -m gateway``)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,11 +95,24 @@ class RequestContext:
                 sent["bytes"] += len(message.get("body", b""))
             await send(message)
 
+        token = None
         try:
-            if path in ("/~/health", "/~/ready"):
+            if path in HEALTH_PATHS:
                 await self._health(path, send_wrapper)
             else:
-                await self.app(scope, receive_wrapper, send_wrapper)
+                receive_app = receive_wrapper
+                if self.auth is not None and not path.startswith(PUBLIC_PREFIXES):
+                    identity = await self.auth.authenticate(scope)
+                    if identity is not None:
+                        state["identity"] = identity
+                        if identity.token is not None:
+                            token = request_token.set(identity.token)
+                        if identity.chunk_validator is not None:
+                            state[CHUNK_VALIDATOR] = identity.chunk_validator
+                        if identity.payload_sha256 is not None:
+                            receive_app = verify_payload(receive_wrapper, identity.payload_sha256)
+                            state[PAYLOAD_VERIFIED] = True
+                await self.app(scope, receive_app, send_wrapper)
         except S3Error as err:
             if sent["status"]:
                 raise
@@ -103,6 +124,8 @@ class RequestContext:
             await send_error(send_wrapper, errors.internal_error(), path, request_id,
                              scope["method"] == "HEAD")
         finally:
+            if token is not None:
+                request_token.reset(token)
             log.info("%s %s %s %d %d %.1fms %s", scope["method"], path,
                      state.get("s3_operation", "-"), sent["status"], sent["bytes"],
                      (time.perf_counter() - started) * 1000, request_id)

@@ -7,6 +7,7 @@ typed errors of :mod:`gateway.pfs_errors`; handlers never see ``grpc`` types.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import grpc
@@ -23,6 +24,11 @@ CHANNEL_OPTIONS = [
 ]
 UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
+AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
+
+# The Pachyderm auth token of the request being served (set by the auth middleware when pachd
+# enforces auth): every call made through ``PFS.api`` while it is set carries it.
+request_token: ContextVar[str | None] = ContextVar("pfs_request_token", default=None)
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class PFS:
     def __init__(self, address: str) -> None:
         self.address = address
         self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        self.api = pfs_pb2_grpc.APIStub(self.channel)
+        self.api = _TokenStub(pfs_pb2_grpc.APIStub(self.channel))
 
     async def close(self) -> None:
         await self.channel.close()
@@ -175,6 +181,24 @@ class PFS:
         info = await self.api.InspectBranch(pb.InspectBranchRequest(branch=ref.branch_pb()),
                                             timeout=UNARY_TIMEOUT)
         return info.head.id
+
+
+class _TokenStub:
+    """The generated stub, adding the request's auth token (if any) to each call's metadata."""
+
+    def __init__(self, stub) -> None:
+        self._stub = stub
+
+    def __getattr__(self, name: str):
+        method = getattr(self._stub, name)
+
+        def call(*args, **kwargs):
+            token = request_token.get()
+            if token is not None:
+                kwargs["metadata"] = (*(kwargs.get("metadata") or ()), (AUTH_TOKEN_KEY, token))
+            return method(*args, **kwargs)
+
+        return call
 
 
 async def _translated_stream(call):
