@@ -125,4 +125,4 @@ async def delete_object(bucket: str, key: str, version_id: str | None = None) ->
     if info is None or is_directory(info):
         return Response(status_code=204)
     commit = await pfs().modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
-    return Response(status_code=204, headers={"x-amz-version-id": commit})
+    return Response(status_code=204, headers={"x-amz-version-id": commit, "x-amz-delete-marker": "true"})

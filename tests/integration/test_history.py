@@ -142,3 +142,16 @@ def test_list_object_versions_of_pinned_bucket(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"2")
     r = s3.list_object_versions(Bucket=f"{v1}.{bucket}")
     assert [(v["VersionId"], v["IsLatest"]) for v in r["Versions"]] == [(v1, True)]
+
+
+def test_list_object_versions_markers_and_encoding(endpoint, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a b", Body=b"1")
+    s3.put_object(Bucket=bucket, Key="c", Body=b"1")
+    r = s3.list_object_versions(Bucket=bucket, KeyMarker="a b")
+    assert [v["Key"] for v in r["Versions"]] == ["c"]
+    r = httpx.get(f"{endpoint}/{bucket}?versions&encoding-type=url&prefix=a")
+    assert b"<Key>a%20b</Key>" in r.content and b"<EncodingType>url</EncodingType>" in r.content
+    deleted = s3.delete_object(Bucket=bucket, Key="c")
+    assert deleted["DeleteMarker"] is True and len(deleted["VersionId"]) == 32
+    marker = s3.list_object_versions(Bucket=bucket, Prefix="c")["DeleteMarkers"][0]
+    assert marker["VersionId"] == deleted["VersionId"] and marker["IsLatest"]
