@@ -39,7 +39,7 @@ docs: gen
 	$(PY) -m codegen.gen_docs
 
 bench: gen
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
