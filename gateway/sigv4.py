@@ -143,7 +143,9 @@ def _hmac(key: bytes, text: str) -> bytes:
 def parse_amz_date(value: str) -> datetime:
     if not _AMZ_DATE.fullmatch(value):
         raise ValueError(value)
-    return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    # by hand: strptime costs more than the rest of a signature check
+    return datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]),
+                    int(value[11:13]), int(value[13:15]), tzinfo=UTC)
 
 
 def is_sigv2(authorization: str | None, query: dict[str, str]) -> bool:
