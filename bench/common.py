@@ -35,6 +35,10 @@ KiB = 1024
 MiB = 1024 * KiB
 HOST = "127.0.0.1"
 IO_CHUNK = MiB
+# The key pair the gateway is started with and every client signs with (SigV4).
+ACCESS_KEY = os.environ.get("BENCH_ACCESS_KEY", "bench-access-key")
+SECRET_KEY = os.environ.get("BENCH_SECRET_KEY", "bench-secret-key")
+REGION = "us-east-1"
 
 
 def free_port() -> int:
@@ -169,13 +173,15 @@ class GatewayServer(Server):
 
     name = "gateway"
 
-    def __init__(self, workdir: Path, access_log: bool = True) -> None:
+    def __init__(self, workdir: Path, access_log: bool = True, auth: bool = True) -> None:
         port = free_port()
         cmd = [sys.executable, "-m", "gateway", "--host", HOST, "--port", str(port),
                "--data-dir", str(workdir / "gateway-data")]
         if not access_log:
             cmd.append("--no-access-log")
-        super().__init__(cmd, port, "/~/ready", workdir / "gateway.log")
+        # With credentials every request's SigV4 signature is verified: that cost is measured.
+        env = {"S3GW_ACCESS_KEY": ACCESS_KEY, "S3GW_SECRET_KEY": SECRET_KEY} if auth else {}
+        super().__init__(cmd, port, "/~/ready", workdir / "gateway.log", env=env)
         kids = [p for p in self.ps.children(recursive=True) if "pfsd" in " ".join(p.cmdline())]
         if len(kids) != 1:
             self.stop()
@@ -273,9 +279,6 @@ class NginxServer(Server):
 
 # --- SigV4 -----------------------------------------------------------------------------------
 
-ACCESS_KEY = os.environ.get("BENCH_ACCESS_KEY", "anonymous")
-SECRET_KEY = os.environ.get("BENCH_SECRET_KEY", "anonymous")
-REGION = "us-east-1"
 _keys: dict[str, bytes] = {}
 
 

@@ -24,7 +24,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.common import (
+    ACCESS_KEY,
     HOST,
+    SECRET_KEY,
     GatewayServer,
     KiB,
     MiB,
@@ -67,7 +69,7 @@ def boto3_client(port: int, pool: int = 16):
     from botocore.config import Config
 
     return boto3.client("s3", endpoint_url=f"http://{HOST}:{port}", region_name="us-east-1",
-                        aws_access_key_id="anonymous", aws_secret_access_key="anonymous",
+                        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
                                       max_pool_connections=pool, connect_timeout=30,
                                       read_timeout=300))
