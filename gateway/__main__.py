@@ -27,12 +27,12 @@ def serve(config: Config) -> int:
         address = embedded.start()
         log.info("embedded PFS server ready at %s (data in %s)", address, config.data_dir)
     try:
-        app = create_app(address)
         # Against pfsd too: the probe finds its auth "not activated", as it would a pachd's.
-        app.auth = Authenticator(config.credentials, PachdAuth(address))
+        app = create_app(address, Authenticator(config.credentials, PachdAuth(address)))
         uv = uvicorn.Config(app, host=config.host, port=config.port, loop="uvloop",
                             http="httptools", access_log=False, log_level=config.log_level,
-                            lifespan="on", server_header=False, date_header=True)
+                            lifespan="on", server_header=False, date_header=True,
+                            timeout_graceful_shutdown=config.shutdown_grace)
         log.info("S3 gateway listening on http://%s:%d (PFS at %s; %s)", config.host, config.port,
                  address, f"{len(config.credentials)} credential(s), SigV4 required"
                  if config.credentials else "anonymous unless pachd auth is active")

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from gateway import context, errors, tuning
+from gateway.auth import Authenticator
 from gateway.dispatch import Dispatcher
 from gateway.errors import S3Error
 from gateway.middleware import RequestContext
@@ -104,8 +105,11 @@ async def error_response(request, exc: Exception) -> ConnexionResponse:
                              mimetype=None if head else "application/xml")
 
 
-def create_app(pfs_address: str) -> ASGIApp:
-    """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``."""
+def create_app(pfs_address: str, auth: Authenticator | None = None) -> ASGIApp:
+    """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``.
+
+    ``auth`` checks request signatures (and pachd tokens); None serves everyone.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app) -> AsyncIterator[None]:
@@ -116,6 +120,8 @@ def create_app(pfs_address: str) -> ASGIApp:
         finally:
             context.set_pfs(None)
             await client.close()
+            if auth is not None:
+                await auth.close()
 
     cx = connexion.AsyncApp(
         __name__,
@@ -135,4 +141,4 @@ def create_app(pfs_address: str) -> ASGIApp:
         except RuntimeError:
             return False
 
-    return RequestContext(cx, ready=ready)
+    return RequestContext(cx, ready=ready, auth=auth)

@@ -38,6 +38,7 @@ class Config:
     access_log: bool = True
     credentials: dict[str, str] = field(default_factory=dict, repr=False)  # access -> secret
     allow_anonymous: bool = False
+    shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
 
     @property
     def embedded(self) -> bool:
@@ -97,6 +98,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     default=_truthy(env("S3GW_ALLOW_ANONYMOUS")),
                     help="without credentials, listen on a non-loopback address anyway "
                          "(env S3GW_ALLOW_ANONYMOUS=1)")
+    ap.add_argument("--shutdown-grace", type=float, default=float(env("S3GW_SHUTDOWN_GRACE", "30")),
+                    help="seconds in-flight requests may take to finish after SIGTERM or Ctrl-C "
+                         "(env S3GW_SHUTDOWN_GRACE; default 30)")
     a = ap.parse_args(argv)
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
@@ -112,4 +116,4 @@ def parse_args(argv: list[str] | None = None) -> Config:
             ap.error(f"the credentials file {a.credentials_file} holds no key pair")
     return Config(host=a.host, port=a.port, pachd_address=a.pachd_address, data_dir=a.data_dir,
                   log_level=a.log_level, access_log=not a.no_access_log, credentials=credentials,
-                  allow_anonymous=a.allow_anonymous)
+                  allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace)

@@ -62,7 +62,7 @@ class RequestContext:
                  auth: Authenticator | None = None) -> None:
         self.app = app
         self.ready = ready
-        self.auth = auth  # None: anonymous (set after construction by ``python -m gateway``)
+        self.auth = auth  # None: anonymous
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
