@@ -84,6 +84,9 @@ async def head_object(bucket: str, key: str, version_id: str | None = None) -> R
     return Response(status_code=206, headers=out)
 
 
+SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
+
+
 async def get_object(bucket: str, key: str, version_id: str | None = None) -> Response:
     """Stream the file, whole or one range, from the commit InspectFile saw."""
     ref, path, obj = await _inspect(bucket, key, version_id)
@@ -99,6 +102,11 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
     length = end - start + 1
     out["Content-Length"] = str(length)
     pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
+    if length <= SMALL_OBJECT:
+        # A small body is read whole: a plain Response costs far less CPU than a streamed one
+        # (no task group, no disconnect listener), and memory stays bounded by SMALL_OBJECT.
+        body = b"".join([chunk async for chunk in _read(pinned, path, start, length)])
+        return Response(body, status_code=status, headers=out, media_type=None)
     return StreamingResponse(_read(pinned, path, start, length), status_code=status,
                              headers=out, media_type=None)
 
