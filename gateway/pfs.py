@@ -216,3 +216,11 @@ def add_file(path: str, data: bytes) -> pb.ModifyFileRequest:
 def delete_file(path: str) -> pb.ModifyFileRequest:
     return pb.ModifyFileRequest(delete_file=pb.DeleteFile(path=path))
 
+
+def copy_file(dst: str, src: Ref, src_path: str, append: bool = False) -> pb.ModifyFileRequest:
+    """CopyFile, server-side: ``src_path`` at ``src`` (any branch or commit) onto ``dst``.
+
+    With ``append`` the source's bytes are added after what ``dst`` already holds in this
+    stream; without, ``dst`` is replaced.
+    """
+    return pb.ModifyFileRequest(copy_file=pb.CopyFile(dst=dst, src=src.file_pb(src_path), append=append))

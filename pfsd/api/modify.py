@@ -129,7 +129,6 @@ class ModifyServicer:
                     await staging.close_file()
                     staging.delete(clean_path(req.delete_file.path))
                 elif which == "copy_file":
-                    await staging.close_file()
                     await self._copy(staging, target, req.copy_file)
             await staging.close_file()
             if target is None:
@@ -179,12 +178,16 @@ class ModifyServicer:
         for dst_path, src_row in pairs:
             content = views.content_of(conn, src_row)
             if req.append:
+                if staging.builder is not None and staging.builder_path == dst_path:
+                    # consecutive appends to one file extend it: n appends cost n copies, not n^2
+                    await staging.builder.add_content(content)
+                    continue
                 base = self._current(staging, target, dst_path)
                 if base is not None:
                     await staging.append(dst_path, b"", base)
                     await staging.builder.add_content(content)  # type: ignore[union-attr]
-                    await staging.close_file()
                     continue
+            await staging.close_file()
             if content.blob is not None:
                 self.backend.content.hold(content.blob)
                 staging.held.append(content.blob)

@@ -1,0 +1,266 @@
+"""S3 multipart uploads, staged in PFS (see :mod:`gateway.multipart` for where things live).
+
+Parts stream into the bucket repo's hidden staging branch like PutObject bodies; completing
+concatenates them server-side (CopyFile with ``append``) into one commit on the user's branch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+from gateway import conditions, errors, metadata
+from gateway import multipart as mp
+from gateway.body import UploadBody
+from gateway.context import content_type, pfs, request
+from gateway.names import is_commit_id, validate_key
+from gateway.objects import etag_of, is_directory
+from gateway.pfs import Ref, add_file, copy_file, delete_file
+from gateway.pfs_errors import NotFound
+from gateway.refs import read_ref, write_ref
+from gateway.xml import document, element, timestamp
+
+OWNER = "<ID>pachyderm</ID><DisplayName>pachyderm</DisplayName>"
+PEOPLE = f"<Initiator>{OWNER}</Initiator><Owner>{OWNER}</Owner>"
+
+
+def _xml(root: str, parts: list[str]) -> Response:
+    return Response(document(root, parts), media_type="application/xml")
+
+
+def _places(bucket: str, key: str) -> tuple[Ref, str, Ref, mp.Layout]:
+    ref = write_ref(bucket)
+    return ref, validate_key(key), mp.staging_ref(ref), mp.Layout(ref.branch)
+
+
+async def create_multipart_upload(bucket: str, key: str) -> Response:
+    """Record the upload (key and metadata) in one staging commit; return its ID."""
+    ref, _, staging, layout = _places(bucket, key)
+    meta = metadata.from_headers(request().headers, content_type())
+    await pfs().inspect_branch(ref)  # NoSuchBucket; staging never creates the user's branch
+    upload_id = mp.new_upload_id()
+    await pfs().modify_file(staging, [
+        add_file(layout.info_dir(upload_id) + mp.encode_info(key, meta), b""),
+        add_file(layout.index_file(key, upload_id), b""),
+    ])
+    return _xml("InitiateMultipartUploadResult", [
+        element("Bucket", bucket), element("Key", key), element("UploadId", upload_id)])
+
+
+async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -> Response:
+    """Stream one part into the staging branch (replacing a part of the same number)."""
+    _, _, staging, layout = _places(bucket, key)
+    mp.check_part_number(part_number)
+    body = UploadBody(request())
+    await mp.load_upload(pfs(), staging, layout, key, upload_id)
+    path = layout.part_file(upload_id, part_number)
+
+    async def ops():
+        yield delete_file(path)  # AddFile appends to an existing file
+        empty = True
+        async for chunk in body.chunks():
+            empty = False
+            yield add_file(path, chunk)
+        if empty:
+            yield add_file(path, b"")
+        body.verify()  # raising here cancels the stream: PFS commits nothing
+
+    await pfs().modify_file(staging, ops())
+    return Response(status_code=200, headers={"ETag": f'"{body.md5_hex}"', **body.response_headers()})
+
+
+async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: str) -> Response:
+    """A part from an existing object (or a byte range of it): a server-side CopyFile, or a
+    streamed range when only part of the source is wanted."""
+    _, _, staging, layout = _places(bucket, key)
+    mp.check_part_number(part_number)
+    headers = request().headers
+    src = mp.parse_copy_source(headers["x-amz-copy-source"])
+    await mp.load_upload(pfs(), staging, layout, key, upload_id)
+    src_ref, src_path, info = await _resolve_source(src)
+    etag, modified = etag_of(info), datetime.now(UTC)
+    conditions.check_copy_preconditions(headers, etag, info.committed.ToDatetime(tzinfo=UTC))
+    rng = mp.parse_copy_range(headers.get("x-amz-copy-source-range"), info.size_bytes)
+    path = layout.part_file(upload_id, part_number)
+    if rng is None:
+        await pfs().modify_file(staging, [copy_file(path, src_ref, src_path)])
+    else:
+        digest = hashlib.md5()
+
+        async def ops():
+            yield delete_file(path)
+            yield add_file(path, b"")
+            async for chunk in _read_range(src_ref, src_path, *rng):
+                digest.update(chunk)
+                yield add_file(path, chunk)
+
+        await pfs().modify_file(staging, ops())
+        etag = digest.hexdigest()
+    out = {"x-amz-copy-source-version-id": src_ref.commit or ""}
+    return Response(document("CopyPartResult", [element("ETag", f'"{etag}"'),
+                                                element("LastModified", timestamp(modified))]),
+                    media_type="application/xml", headers=out)
+
+
+async def _resolve_source(src: mp.CopySource) -> tuple[Ref, str, object]:
+    """The source file, pinned to the commit it was read at; errors name the source."""
+    ref = read_ref(src.bucket)
+    path = validate_key(src.key)
+    if src.version_id is not None:
+        if not is_commit_id(src.version_id):
+            raise errors.invalid_argument("Invalid version id specified", "x-amz-copy-source",
+                                          src.version_id)
+        ref = Ref(ref.project, ref.repo, ref.branch, src.version_id)
+    try:
+        info = await pfs().inspect_file(ref, path)
+    except NotFound as e:
+        if e.kind == "file":
+            raise errors.no_such_key(src.key) from None
+        if e.kind == "commit" and src.version_id:
+            raise errors.no_such_version(src.key, src.version_id) from None
+        raise errors.no_such_bucket(src.bucket) from None
+    if is_directory(info):
+        raise errors.no_such_key(src.key)
+    return Ref(ref.project, ref.repo, ref.branch, info.file.commit.id or ref.commit), path, info
+
+
+async def _read_range(ref: Ref, path: str, first: int, last: int):
+    remaining = last - first + 1
+    async for chunk in pfs().get_file(ref, path, first):
+        if len(chunk) >= remaining:
+            yield chunk[:remaining]
+            return
+        remaining -= len(chunk)
+        yield chunk
+
+
+async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Response:
+    """Concatenate the chosen parts in PFS into one commit on the user's branch, then drop the
+    upload from staging. A crash between the two leaves only staging garbage, never a partial
+    object."""
+    ref, path, staging, layout = _places(bucket, key)
+    body = await _read_body()
+    client = pfs()
+    mp.check_upload_id(upload_id)
+    try:
+        head = (await client.inspect_branch(staging)).head.id
+    except NotFound:
+        raise errors.no_such_upload(upload_id) from None
+    snapshot = Ref(staging.project, staging.repo, staging.branch, head)  # one consistent view
+    meta = await mp.load_upload(client, snapshot, layout, key, upload_id)
+    requested = mp.parse_complete(body)
+    chosen = mp.choose_parts(requested, await mp.all_parts(client, snapshot, layout, upload_id))
+    meta.etag = mp.multipart_etag(chosen)
+    existing = await _existing(ref, path)
+    if existing is not None and is_directory(existing):
+        raise errors.path_conflict(key)
+    ops = [delete_file(path)] if existing is not None else []
+    ops += [copy_file(path, snapshot, layout.part_file(upload_id, p.number), append=True) for p in chosen]
+    ops += metadata.write_ops(path, meta)
+    commit = await client.modify_file(ref, ops)
+    await _forget(staging, layout, key, upload_id)
+    location = f"{request().base_url}{quote(bucket)}/{quote(key)}"
+    return Response(document("CompleteMultipartUploadResult", [
+        element("Location", location), element("Bucket", bucket), element("Key", key),
+        element("ETag", f'"{meta.etag}"')]), media_type="application/xml",
+        headers={"x-amz-version-id": commit})
+
+
+async def _read_body() -> bytes:
+    body = bytearray()
+    async for chunk in request().stream():
+        body += chunk
+        if len(body) > mp.MAX_COMPLETE_BODY:
+            raise errors.malformed_xml()
+    return bytes(body)
+
+
+async def _existing(ref: Ref, path: str):
+    try:
+        return await pfs().inspect_file(ref, path)
+    except NotFound as e:
+        if e.kind == "file":
+            return None
+        raise
+
+
+async def _forget(staging: Ref, layout: mp.Layout, key: str, upload_id: str) -> None:
+    await pfs().modify_file(staging, [delete_file(layout.upload_dir(upload_id)),
+                                      delete_file(layout.index_file(key, upload_id))])
+
+
+async def abort_multipart_upload(bucket: str, key: str, upload_id: str) -> Response:
+    """Delete the upload and its parts from the staging branch's head."""
+    _, _, staging, layout = _places(bucket, key)
+    await mp.load_upload(pfs(), staging, layout, key, upload_id)
+    await _forget(staging, layout, key, upload_id)
+    return Response(status_code=204)
+
+
+async def list_parts(bucket: str, key: str, upload_id: str, max_parts: int | None = None,
+                     part_number_marker: int | None = None) -> Response:
+    """One page of an upload's parts in numeric order (one ListFile)."""
+    _, _, staging, layout = _places(bucket, key)
+    client = pfs()
+    await mp.load_upload(client, staging, layout, key, upload_id)
+    limit = mp.MAX_LIST if max_parts is None else max(0, min(max_parts, mp.MAX_LIST))
+    after = part_number_marker or 0
+    parts = await mp.list_parts(client, staging, layout, upload_id, after, limit + 1) if limit else []
+    truncated = len(parts) > limit
+    parts = parts[:limit]
+    out = [element("Bucket", bucket), element("Key", key), element("UploadId", upload_id),
+           element("PartNumberMarker", after), element("MaxParts", limit),
+           element("IsTruncated", truncated)]
+    if parts:
+        out.append(element("NextPartNumberMarker", parts[-1].number))
+    out += [PEOPLE, element("StorageClass", "STANDARD")]
+    out += [f"<Part>{element('PartNumber', p.number)}{element('LastModified', timestamp(p.last_modified))}"
+            f"{element('ETag', chr(34) + p.etag + chr(34))}{element('Size', p.size)}</Part>" for p in parts]
+    return _xml("ListPartsResult", out)
+
+
+async def list_multipart_uploads(bucket: str, prefix: str = "", delimiter: str | None = None,
+                                 key_marker: str | None = None, upload_id_marker: str | None = None,
+                                 max_uploads: int | None = None, encoding_type: str | None = None,
+                                 ) -> Response:
+    """One page of the branch's uploads in progress, by key then age."""
+    ref = read_ref(bucket)
+    limit = mp.MAX_LIST if max_uploads is None else max(0, min(max_uploads, mp.MAX_LIST))
+    if upload_id_marker and not key_marker:
+        upload_id_marker = None  # S3 ignores it without a key marker
+    if upload_id_marker:
+        mp.check_upload_id_marker(upload_id_marker)
+    client = pfs()
+    if ref.commit:
+        await client.inspect_commit(ref)
+        page = mp.UploadsPage([], [])  # a pinned view of history has no uploads in progress
+    else:
+        await client.inspect_branch(ref)
+        page = mp.UploadsPage([], []) if limit == 0 else await mp.list_uploads(
+            client, mp.staging_ref(ref), mp.Layout(ref.branch), prefix or "", delimiter or None,
+            key_marker, upload_id_marker, limit)
+    enc = (lambda s: quote(s, safe="/")) if encoding_type == "url" else (lambda s: s)
+    out = [element("Bucket", bucket), element("KeyMarker", enc(key_marker or "")),
+           element("UploadIdMarker", upload_id_marker or "")]
+    if page.truncated:
+        last_upload = page.uploads[-1] if page.uploads else None
+        last_prefix = page.prefixes[-1] if page.prefixes else None
+        if last_prefix is not None and (last_upload is None or last_prefix > last_upload[0]):
+            out += [element("NextKeyMarker", enc(last_prefix)), element("NextUploadIdMarker", "")]
+        elif last_upload is not None:
+            out += [element("NextKeyMarker", enc(last_upload[0])),
+                    element("NextUploadIdMarker", last_upload[1])]
+    if delimiter:
+        out.append(element("Delimiter", enc(delimiter)))
+    out += [element("Prefix", enc(prefix or "")), element("MaxUploads", limit)]
+    if encoding_type:
+        out.append(element("EncodingType", encoding_type))
+    out.append(element("IsTruncated", page.truncated))
+    out += [f"<Upload>{element('Key', enc(k))}{element('UploadId', u)}{PEOPLE}"
+            f"<StorageClass>STANDARD</StorageClass>{element('Initiated', timestamp(mp.initiated(u)))}"
+            "</Upload>" for k, u in page.uploads]
+    out += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
+    return _xml("ListMultipartUploadsResult", out)
