@@ -18,15 +18,18 @@ S3 lists them, and ``Initiated`` needs no lookup.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import logging
+import os
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, unquote
 from xml.etree import ElementTree
 
 from gateway import errors
@@ -34,8 +37,11 @@ from gateway.metadata import ObjectMeta
 from gateway.names import RESERVED_PREFIX
 from gateway.objects import committed_at, etag_of
 from gateway.pfs import PFS, Ref
-from gateway.pfs_errors import NotFound
+from gateway.pfs_errors import NotFound, PFSError, to_s3
+from gateway.xml import DECLARATION, error_document
 from generated.pfs import pfs_pb2 as pb
+
+log = logging.getLogger("gateway.multipart")
 
 STAGING_BRANCH = "s3g-uploads"
 MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
@@ -45,6 +51,10 @@ MAX_COMPLETE_BODY = 4 * 1024 * 1024  # 10,000 <Part> elements fit with room to s
 _UPLOAD_ID = re.compile(r"[0-9a-f]{46}")
 _ETAG = re.compile(r'\s*"?([0-9a-fA-F]+)"?\s*')
 _AFTER_HEX = "g"  # sorts after every hex digit and "."
+# A completion still concatenating after this many seconds answers 200 at once and keeps the
+# connection alive with spaces, as S3 does (the outcome, even an error, ends the body).
+KEEPALIVE_AFTER = float(os.environ.get("S3GW_COMPLETE_KEEPALIVE_AFTER", "5"))
+KEEPALIVE_EVERY = 5.0
 
 
 def staging_ref(ref: Ref) -> Ref:
@@ -261,31 +271,6 @@ def invalid_part_order() -> errors.S3Error:
 # -- UploadPartCopy ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CopySource:
-    bucket: str
-    key: str
-    version_id: str | None
-
-
-def parse_copy_source(header: str) -> CopySource:
-    """``x-amz-copy-source``: ``[/]bucket/key[?versionId=v]``, URL-encoded."""
-    path, _, query = header.partition("?")
-    version = None
-    for k, v in parse_qsl(query, keep_blank_values=True):
-        if k == "versionId":
-            version = v
-    try:
-        path = unquote(path, errors="strict")
-    except UnicodeDecodeError:
-        raise errors.invalid_argument("Invalid copy source encoding", "x-amz-copy-source", header) from None
-    bucket, _, key = path.lstrip("/").partition("/")
-    if not bucket or not key:
-        raise errors.invalid_argument("Copy Source must mention the source bucket and key: "
-                                      "sourcebucket/sourcekey", "x-amz-copy-source", header)
-    return CopySource(bucket, key, version)
-
-
 def parse_copy_range(value: str | None, size: int) -> tuple[int, int] | None:
     """``x-amz-copy-source-range: bytes=first-last`` within the source, inclusive."""
     if value is None:
@@ -365,3 +350,45 @@ async def list_uploads(client: PFS, staging: Ref, layout: Layout, prefix: str, d
                 break
         if not jumped and len(batch) < want:
             return page
+
+
+# -- CompleteMultipartUpload's long wait -------------------------------------------------
+
+
+async def finish_or_keep_alive(work: Awaitable[str], render: Callable[[str], bytes],
+                               error: Callable[[Exception], bytes]) -> tuple[str | None, AsyncIterator[bytes] | None]:
+    """Run ``work`` (returns a commit ID). Done within :data:`KEEPALIVE_AFTER` seconds: its
+    commit ID (errors raise as usual). Otherwise: a body to stream with status 200 at once:
+    the XML declaration, a space every few seconds, then ``render(commit)`` or ``error(exc)``
+    (without their declarations), which S3 clients read as the outcome."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_AFTER)
+    if done:
+        return task.result(), None
+
+    async def body() -> AsyncIterator[bytes]:
+        yield DECLARATION.encode()
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_EVERY)
+            if done:
+                break
+            yield b" "
+        try:
+            doc = render(task.result())
+        except Exception as e:  # the status line is gone: the error travels in the body
+            doc = error(e)
+        yield doc[len(DECLARATION):] if doc.startswith(DECLARATION.encode()) else doc
+
+    return None, body()
+
+
+def error_body(exc: Exception, bucket: str, key: str, resource: str, request_id: str) -> bytes:
+    """The ``<Error>`` document for a failure found after the 200 status line was sent."""
+    if isinstance(exc, errors.S3Error):
+        err = exc
+    elif isinstance(exc, PFSError):
+        err = to_s3(exc, bucket, key)
+    else:
+        log.error("request %s: completion failed", request_id, exc_info=exc)
+        err = errors.internal_error()
+    return error_document(err, resource, request_id)

@@ -10,13 +10,13 @@ import hashlib
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from gateway import conditions, errors, metadata
+from gateway import conditions, copy, errors, metadata
 from gateway import multipart as mp
 from gateway.body import UploadBody
 from gateway.context import content_type, pfs, request
-from gateway.names import is_commit_id, validate_key
+from gateway.names import validate_key
 from gateway.objects import etag_of, is_directory
 from gateway.pfs import Ref, add_file, copy_file, delete_file
 from gateway.pfs_errors import NotFound
@@ -78,53 +78,33 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
     _, _, staging, layout = _places(bucket, key)
     mp.check_part_number(part_number)
     headers = request().headers
-    src = mp.parse_copy_source(headers["x-amz-copy-source"])
-    await mp.load_upload(pfs(), staging, layout, key, upload_id)
-    src_ref, src_path, info = await _resolve_source(src)
-    etag, modified = etag_of(info), datetime.now(UTC)
-    conditions.check_copy_preconditions(headers, etag, info.committed.ToDatetime(tzinfo=UTC))
-    rng = mp.parse_copy_range(headers.get("x-amz-copy-source-range"), info.size_bytes)
+    src = copy.parse_copy_source(headers["x-amz-copy-source"])
+    client = pfs()
+    await mp.load_upload(client, staging, layout, key, upload_id)
+    source = await copy.resolve(client, src)
+    conditions.check_copy_preconditions(headers, source.obj.etag, source.obj.last_modified)
+    rng = mp.parse_copy_range(headers.get("x-amz-copy-source-range"), source.obj.size)
     path = layout.part_file(upload_id, part_number)
     if rng is None:
-        await pfs().modify_file(staging, [copy_file(path, src_ref, src_path)])
+        await client.modify_file(staging, [copy_file(path, source.ref, source.path)])
+        # a part's ETag is its bytes' MD5 (a multipart source's own ETag is not)
+        etag = source.obj.etag if source.meta.etag is None else etag_of(await client.inspect_file(staging, path))
     else:
         digest = hashlib.md5()
 
         async def ops():
             yield delete_file(path)
             yield add_file(path, b"")
-            async for chunk in _read_range(src_ref, src_path, *rng):
+            async for chunk in _read_range(source.ref, source.path, *rng):
                 digest.update(chunk)
                 yield add_file(path, chunk)
 
-        await pfs().modify_file(staging, ops())
+        await client.modify_file(staging, ops())
         etag = digest.hexdigest()
-    out = {"x-amz-copy-source-version-id": src_ref.commit or ""}
-    return Response(document("CopyPartResult", [element("ETag", f'"{etag}"'),
-                                                element("LastModified", timestamp(modified))]),
-                    media_type="application/xml", headers=out)
-
-
-async def _resolve_source(src: mp.CopySource) -> tuple[Ref, str, object]:
-    """The source file, pinned to the commit it was read at; errors name the source."""
-    ref = read_ref(src.bucket)
-    path = validate_key(src.key)
-    if src.version_id is not None:
-        if not is_commit_id(src.version_id):
-            raise errors.invalid_argument("Invalid version id specified", "x-amz-copy-source",
-                                          src.version_id)
-        ref = Ref(ref.project, ref.repo, ref.branch, src.version_id)
-    try:
-        info = await pfs().inspect_file(ref, path)
-    except NotFound as e:
-        if e.kind == "file":
-            raise errors.no_such_key(src.key) from None
-        if e.kind == "commit" and src.version_id:
-            raise errors.no_such_version(src.key, src.version_id) from None
-        raise errors.no_such_bucket(src.bucket) from None
-    if is_directory(info):
-        raise errors.no_such_key(src.key)
-    return Ref(ref.project, ref.repo, ref.branch, info.file.commit.id or ref.commit), path, info
+    body = document("CopyPartResult", [element("ETag", f'"{etag}"'),
+                                       element("LastModified", timestamp(datetime.now(UTC)))])
+    return Response(body, media_type="application/xml",
+                    headers={"x-amz-copy-source-version-id": source.obj.commit})
 
 
 async def _read_range(ref: Ref, path: str, first: int, last: int):
@@ -160,13 +140,24 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     ops = [delete_file(path)] if existing is not None else []
     ops += [copy_file(path, snapshot, layout.part_file(upload_id, p.number), append=True) for p in chosen]
     ops += metadata.write_ops(path, meta)
-    commit = await client.modify_file(ref, ops)
-    await _forget(staging, layout, key, upload_id)
-    location = f"{request().base_url}{quote(bucket)}/{quote(key)}"
-    return Response(document("CompleteMultipartUploadResult", [
+
+    async def commit() -> str:
+        version = await client.modify_file(ref, ops)
+        await _forget(staging, layout, key, upload_id)
+        return version
+
+    req = request()
+    location = f"{req.base_url}{quote(bucket)}/{quote(key)}"
+    result = document("CompleteMultipartUploadResult", [
         element("Location", location), element("Bucket", bucket), element("Key", key),
-        element("ETag", f'"{meta.etag}"')]), media_type="application/xml",
-        headers={"x-amz-version-id": commit})
+        element("ETag", f'"{meta.etag}"')])
+    request_id = req.scope.get("state", {}).get("request_id", "")
+    version, body = await mp.finish_or_keep_alive(
+        commit(), lambda _version: result,
+        lambda exc: mp.error_body(exc, bucket, key, req.url.path, request_id))
+    if body is not None:
+        return StreamingResponse(body, media_type="application/xml")
+    return Response(result, media_type="application/xml", headers={"x-amz-version-id": version})
 
 
 async def _read_body() -> bytes:

@@ -304,6 +304,19 @@ def test_upload_part_copy(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == src + src[10:PART + 10] + b"newer"
 
 
+def test_upload_part_copy_of_a_multipart_object_has_the_md5_etag(s3, bucket):
+    data = os.urandom(PART)
+    uid = start(s3, bucket, "mp")
+    complete(s3, bucket, "mp", uid, put_parts(s3, bucket, "mp", uid, data, b"z"))
+    uid = start(s3, bucket, "copy")
+    r = s3.upload_part_copy(Bucket=bucket, Key="copy", UploadId=uid, PartNumber=1,
+                            CopySource={"Bucket": bucket, "Key": "mp"})
+    assert r["CopyPartResult"]["ETag"] == f'"{md5(data + b"z")}"'
+    # the copy-source preconditions see the object's own (multipart) ETag
+    s3.upload_part_copy(Bucket=bucket, Key="copy", UploadId=uid, PartNumber=2,
+                        CopySource={"Bucket": bucket, "Key": "mp"}, CopySourceIfMatch=multipart_etag(data, b"z"))
+
+
 def test_upload_part_copy_source_is_url_encoded(endpoint, s3, bucket):
     s3.put_object(Bucket=bucket, Key="with space/a=b;c.txt", Body=b"payload")
     uid = start(s3, bucket, "d")
@@ -359,6 +372,52 @@ def test_any_gateway_continues_an_upload(gateway, s3, bucket, tmp_path):
         assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == first + b"end"
     finally:
         other.stop()
+
+
+def test_slow_completion_keeps_the_connection_alive(gateway, tmp_path):
+    """A completion past the keep-alive delay answers 200 at once, then the result document."""
+    (tmp_path / "gw").mkdir()
+    gw = Gateway(tmp_path / "gw" / "data", "--pachd-address", f"unix://{gateway.data_dir / 'pfsd.sock'}",
+                 env={"S3GW_COMPLETE_KEEPALIVE_AFTER": "0"})
+    try:
+        s3 = boto3_client(gw.url)
+        name = f"master.{unique_repo()}"
+        s3.create_bucket(Bucket=name)
+        uid = start(s3, name, "k")
+        parts = put_parts(s3, name, "k", uid, os.urandom(PART), b"end")
+        xml = "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>"
+                      for p in parts)
+        r = httpx.post(f"{gw.url}/{name}/k?uploadId={uid}",
+                       content=f"<CompleteMultipartUpload>{xml}</CompleteMultipartUpload>")
+        assert r.status_code == 200 and r.text.startswith("<?xml")
+        assert "<CompleteMultipartUploadResult" in r.text and "-2&quot;" not in r.text and '-2"' in r.text
+        assert len(s3.get_object(Bucket=name, Key="k")["Body"].read()) == PART + 3
+    finally:
+        gw.stop()
+
+
+def test_keep_alive_body_carries_a_late_error(monkeypatch):
+    import asyncio
+
+    from gateway import errors
+    from gateway import multipart as mp
+
+    monkeypatch.setattr(mp, "KEEPALIVE_AFTER", 0.0)
+    monkeypatch.setattr(mp, "KEEPALIVE_EVERY", 0.01)
+
+    async def fails() -> str:
+        await asyncio.sleep(0.05)
+        raise errors.internal_error()
+
+    async def collect() -> bytes:
+        version, body = await mp.finish_or_keep_alive(
+            fails(), lambda v: b"never", lambda e: mp.error_body(e, "b", "k", "/b/k", "RID"))
+        assert version is None
+        return b"".join([chunk async for chunk in body])
+
+    out = asyncio.run(collect()).decode()
+    assert out.startswith('<?xml version="1.0" encoding="UTF-8"?>\n ')
+    assert out.count("<?xml") == 1 and "<Code>InternalError</Code>" in out and "<RequestId>RID" in out
 
 
 # -- real clients --------------------------------------------------------------------------
