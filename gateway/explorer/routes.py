@@ -1,0 +1,271 @@
+"""The explorer's routes: HTTP in, a rendered page (or an object's bytes) out.
+
+URLs (under ``/~/explorer``)::
+
+    /                                buckets: projects, repos, branches, head commit times
+    /b/<bucket>/<prefix/>?after=K    a folder page, resumed after key or folder K
+    /b/<bucket>/<key>                an object: metadata and a preview
+    /raw/<bucket>/<key>[?inline=1]   its bytes (attachment; inline only for raster images)
+    /history/<bucket>/[?from=C]      the branch's commits, from commit C back
+    /history/<bucket>/<key>          the object's versions
+    /login, /logout                  only when credentials are configured
+
+Keys never end with ``/`` (a PFS rule), so a trailing slash tells a folder from an object.
+"""
+
+from __future__ import annotations
+
+import secrets
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gateway import context, errors
+from gateway.auth import Authenticator
+from gateway.explorer import PREFIX, pages, session
+from gateway.names import BucketRef, validate_key
+from gateway.objects import committed_at, etag_of
+from gateway.pfs import Ref, request_token
+from gateway.pfs_errors import NotFound, PFSError, to_s3
+
+TEMPLATES = Path(__file__).parent / "templates"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # no script at all; styles are inline; images only from here
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+def href(kind: str, bucket: str = "", key: str = "", **query) -> str:
+    """An explorer URL; bucket and key percent-encoded (keys may hold ``?``, ``#``, ``%``, ...)."""
+    url = f"{PREFIX}/{kind}" if kind else f"{PREFIX}/"
+    if kind:
+        url += f"/{quote(bucket, safe='')}/{quote(key, safe='/')}"
+    query = {k: v for k, v in query.items() if v is not None}
+    return url + ("?" + urlencode(query) if query else "")
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def when(dt) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else ""
+
+
+def pinned_bucket(b: BucketRef, commit: str) -> str:
+    return BucketRef(b.project, b.repo, b.branch, commit).name
+
+
+def build(auth: Authenticator | None) -> Starlette:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(href=href, human_size=human_size, when=when, base=PREFIX, etag=etag_of,
+                       modified=committed_at)
+
+    def render(request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
+        values.setdefault("user", request.scope.get("explorer_session"))
+        body = env.get_template(name).render(request=request, **values)
+        return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+    def page(fn):
+        """Login check, the session's pachd token on PFS calls, errors as HTML pages."""
+
+        async def endpoint(request: Request) -> Response:
+            sess = None
+            if await session.login_required(auth):
+                sess = session.read(auth, request.cookies.get(session.COOKIE))
+                if sess is None:
+                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    return RedirectResponse(f"{PREFIX}/login?" + urlencode({"next": target}),
+                                            status_code=303)
+                request.scope["explorer_session"] = sess
+            token = request_token.set(sess.token) if sess is not None and sess.token else None
+            try:
+                return await fn(request)
+            except (PFSError, errors.S3Error) as e:
+                err = to_s3(e) if isinstance(e, PFSError) else e
+                if err.status >= 500:
+                    raise
+                return render(request, "error.html", status=err.status, code=err.code, message=err.message)
+            finally:
+                if token is not None:
+                    request_token.reset(token)
+
+        return endpoint
+
+    async def buckets(request: Request) -> Response:
+        rows = await pages.buckets(context.pfs())
+        return render(request, "buckets.html", repos=rows)
+
+    async def browse(request: Request) -> Response:
+        bucket, path = request.path_params["bucket"], request.path_params["path"]
+        client = context.pfs()
+        b, ref, commit = await _bucket(bucket)
+        if path and not path.endswith("/"):
+            validate_key(path)
+            obj = await pages.object_info(client, ref, path)
+            preview = await pages.preview(client, ref, obj)
+            return render(request, "object.html", bucket=bucket, b=b, key=path, obj=obj,
+                          content_type=pages.content_type(obj), preview=preview,
+                          crumbs=_crumbs(path), pinned=pinned_bucket(b, obj.commit) if obj.commit else None)
+        after = request.query_params.get("after") or None
+        listing = await pages.folder(client, ref, path, after)
+        return render(request, "folder.html", bucket=bucket, b=b, prefix=path, listing=listing,
+                      after=after, commit=commit, crumbs=_crumbs(path))
+
+    async def raw(request: Request) -> Response:
+        bucket, key = request.path_params["bucket"], request.path_params["path"]
+        client = context.pfs()
+        b, ref, _ = await _bucket(bucket)
+        validate_key(key)
+        obj = await pages.object_info(client, ref, key)
+        ctype = pages.content_type(obj)
+        inline = request.query_params.get("inline") == "1" and pages.preview_kind(obj) == "image"
+        name = key.rsplit("/", 1)[-1].replace('"', "'")
+        headers = {
+            **SECURITY_HEADERS,
+            "Content-Length": str(obj.size),
+            "ETag": f'"{obj.etag}"',
+            "Last-Modified": format_datetime(obj.last_modified.replace(microsecond=0), usegmt=True),
+            "Content-Disposition": f"{'inline' if inline else 'attachment'}; filename=\"{name}\"; "
+                                   f"filename*=UTF-8''{quote(key.rsplit('/', 1)[-1], safe='')}",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        }
+        pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
+
+        async def body():
+            async for chunk in client.get_file(pinned, "/" + key):
+                yield chunk
+
+        return StreamingResponse(body(), headers=headers,
+                                 media_type=ctype if inline else "application/octet-stream")
+
+    async def history_page(request: Request) -> Response:
+        bucket, key = request.path_params["bucket"], request.path_params["path"]
+        client = context.pfs()
+        b, ref, head = await _bucket(bucket)
+        if not key:
+            start = request.query_params.get("from") or head
+            rows, following = await pages.commits(client, ref, start)
+            return render(request, "history.html", bucket=bucket, b=b, commits=rows, following=following,
+                          pinned=lambda c: pinned_bucket(b, c), first=start == head)
+        validate_key(key)
+        marker = request.query_params.get("commit")
+        rows, nxt = await pages.versions(client, ref, head, key,
+                                         request.query_params.get("key") if marker else None, marker)
+        return render(request, "versions.html", bucket=bucket, b=b, key=key, versions=rows, nxt=nxt,
+                      pinned=lambda c: pinned_bucket(b, c), crumbs=_crumbs(key))
+
+    async def login_form(request: Request) -> Response:
+        if not await session.login_required(auth):
+            return RedirectResponse(f"{PREFIX}/", status_code=303)
+        csrf = secrets.token_urlsafe(16)
+        resp = render(request, "login.html", user=None, csrf=csrf, next=_safe_next(request.query_params.get("next")),
+                      failed=False)
+        _set_cookie(request, resp, session.CSRF_COOKIE, csrf, 600)
+        return resp
+
+    async def login(request: Request) -> Response:
+        if not await session.login_required(auth):
+            return RedirectResponse(f"{PREFIX}/", status_code=303)
+        form = await request.form()
+        target = _safe_next(str(form.get("next") or ""))
+        csrf = request.cookies.get(session.CSRF_COOKIE, "")
+        ok_csrf = bool(csrf) and secrets.compare_digest(csrf, str(form.get("csrf") or ""))
+        cookie = None
+        if ok_csrf:
+            cookie = await session.log_in(auth, str(form.get("access_key") or ""), str(form.get("secret_key") or ""))
+        if cookie is None:
+            fresh = secrets.token_urlsafe(16)
+            resp = render(request, "login.html", status=401 if ok_csrf else 403, user=None, csrf=fresh,
+                          next=target, failed=True)
+            _set_cookie(request, resp, session.CSRF_COOKIE, fresh, 600)
+            return resp
+        resp = RedirectResponse(target, status_code=303)
+        _set_cookie(request, resp, session.COOKIE, cookie, session.SESSION_TTL)
+        resp.delete_cookie(session.CSRF_COOKIE, path=PREFIX)
+        return resp
+
+    async def logout(request: Request) -> Response:
+        cookie = request.cookies.get(session.COOKIE)
+        sess = session.read(auth, cookie) if auth is not None else None
+        form = await request.form()
+        if sess is not None and secrets.compare_digest(sess.csrf, str(form.get("csrf") or "")):
+            session.log_out(cookie)
+        resp = RedirectResponse(f"{PREFIX}/login", status_code=303)
+        resp.delete_cookie(session.COOKIE, path=PREFIX)
+        return resp
+
+    async def root_redirect(request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/", status_code=308)
+
+    async def browser_root(request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/", status_code=302)
+
+    routes = [
+        Route("/", browser_root),
+        Route(PREFIX, root_redirect),
+        Route(PREFIX + "/", page(buckets)),
+        Route(PREFIX + "/login", login_form, methods=["GET"]),
+        Route(PREFIX + "/login", login, methods=["POST"]),
+        Route(PREFIX + "/logout", logout, methods=["POST"]),
+        Route(PREFIX + "/b/{bucket}/{path:path}", page(browse)),
+        Route(PREFIX + "/raw/{bucket}/{path:path}", page(raw)),
+        Route(PREFIX + "/history/{bucket}/{path:path}", page(history_page)),
+    ]
+
+    async def not_found(request: Request, exc) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return render(request, "error.html", status=status, user=None, code="NotFound" if status == 404
+                      else "MethodNotAllowed", message="No such explorer page.")
+
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+
+async def _bucket(bucket: str):
+    try:
+        return await pages.check_bucket(context.pfs(), bucket)
+    except NotFound as e:
+        if e.kind in ("repo", "branch", "project", "commit", None):
+            raise errors.no_such_bucket(bucket) from None
+        raise
+
+
+def _crumbs(path: str) -> list[tuple[str, str]]:
+    """(name, folder prefix) for each folder above ``path``."""
+    parts = path.rstrip("/").split("/") if path else []
+    out, acc = [], ""
+    for part in parts[:-1] if not path.endswith("/") else parts:
+        acc += part + "/"
+        out.append((part, acc))
+    return out
+
+
+def _safe_next(target: str | None) -> str:
+    """Only an explorer path: no open redirect to another site."""
+    if target and target.startswith(PREFIX + "/") and "\\" not in target and "//" not in target[1:]:
+        return target
+    return f"{PREFIX}/"
+
+
+def _set_cookie(request: Request, resp: Response, name: str, value: str, max_age: int) -> None:
+    resp.set_cookie(name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="lax",
+                    secure=request.url.scheme == "https")
