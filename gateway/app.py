@@ -30,6 +30,7 @@ from gateway import context, errors, tuning
 from gateway.auth import Authenticator
 from gateway.dispatch import Dispatcher
 from gateway.errors import S3Error
+from gateway.explorer import create_explorer, mount
 from gateway.middleware import RequestContext
 from gateway.pfs import PFS
 from gateway.pfs_errors import PFSError, to_s3
@@ -141,4 +142,7 @@ def create_app(pfs_address: str, auth: Authenticator | None = None) -> ASGIApp:
         except RuntimeError:
             return False
 
-    return RequestContext(cx, ready=ready, auth=auth)
+    # The web explorer (/~/explorer/) sits beside the S3 stack: its own request context without
+    # SigV4 (browsers cannot sign; it has a login of its own), never seen by S3 routing.
+    explorer = RequestContext(create_explorer(auth))
+    return mount(RequestContext(cx, ready=ready, auth=auth), explorer)
