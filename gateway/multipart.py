@@ -34,7 +34,7 @@ from xml.etree import ElementTree
 
 from gateway import errors
 from gateway.metadata import ObjectMeta
-from gateway.names import RESERVED_PREFIX
+from gateway.names import RESERVED_BRANCH, RESERVED_PREFIX
 from gateway.objects import committed_at, etag_of
 from gateway.pfs import PFS, Ref
 from gateway.pfs_errors import NotFound, PFSError, to_s3
@@ -43,7 +43,7 @@ from generated.pfs import pfs_pb2 as pb
 
 log = logging.getLogger("gateway.multipart")
 
-STAGING_BRANCH = "s3g-uploads"
+STAGING_BRANCH = RESERVED_BRANCH  # hidden from ListBuckets, refused as a bucket name
 MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
 MAX_PART_NUMBER = 10_000
 MAX_LIST = 1000  # max-parts and max-uploads cap

@@ -31,6 +31,7 @@ DEFAULT_BRANCH = "master"
 MAX_BUCKET_NAME = 255  # botocore accepts [a-zA-Z0-9.\-_]{1,255} for bucket names
 MAX_KEY_BYTES = 1024  # S3's limit on a key's UTF-8 length
 RESERVED_PREFIX = ".s3g/"  # multipart staging and metadata live here, hidden from S3
+RESERVED_BRANCH = "s3g-uploads"  # each repo's hidden branch where multipart parts are staged
 
 _PFS_NAME = re.compile(r"[a-zA-Z0-9_-]+")  # pachd ancestry.ValidateName
 _COMMIT_ID = re.compile(r"[0-9a-f]{32}")
@@ -99,6 +100,9 @@ def parse_bucket(bucket: str) -> BucketRef:
     if is_commit_id(branch):
         raise invalid_bucket_name(bucket, "A branch name cannot be a commit ID: use "
                                   "<commit>.<branch>.<repo> to read a commit.")
+    if branch == RESERVED_BRANCH:
+        raise invalid_bucket_name(bucket, f"The branch name {RESERVED_BRANCH} is reserved by the "
+                                  "gateway for multipart uploads in progress.")
     project = parts[2] if len(parts) == 3 else DEFAULT_PROJECT
     return BucketRef(project, repo, branch, commit)
 

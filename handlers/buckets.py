@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from gateway import errors, listing
 from gateway.context import pfs, request
+from gateway.names import RESERVED_BRANCH
 from gateway.objects import committed_at, etag_of
 from gateway.pfs_errors import AlreadyExists, NotFound
 from gateway.refs import read_ref, write_ref
@@ -80,8 +81,8 @@ async def delete_bucket(bucket: str) -> Response:
         raise errors.bucket_not_empty(bucket)
     await client.delete_branch(ref)
     repo = await client.inspect_repo(ref)
-    if not repo.branches:
-        await client.delete_repo(ref)
+    if all(b.name == RESERVED_BRANCH for b in repo.branches):
+        await client.delete_repo(ref)  # the last bucket: uploads still staged go with the repo
     return Response(status_code=204)
 
 

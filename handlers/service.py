@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from gateway.context import pfs
+from gateway.names import RESERVED_BRANCH
 from gateway.xml import document, element, timestamp
 
 OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
@@ -17,6 +18,8 @@ async def list_buckets() -> Response:
         project = repo.repo.project.name or "default"
         created = timestamp(repo.created.ToDatetime())
         for branch in repo.branches:
+            if branch.name == RESERVED_BRANCH:
+                continue  # multipart staging, not a bucket
             name = f"{branch.name}.{repo.repo.name}"
             if project != "default":
                 name += f".{project}"

@@ -103,3 +103,21 @@ def test_delete_empty_and_non_empty(s3):
     s3.delete_bucket(Bucket=name)  # empty again: deletes fine
     with pytest.raises(ClientError):
         s3.head_bucket(Bucket=name)
+
+
+def test_multipart_staging_branch_is_never_a_bucket(endpoint, s3):
+    repo = unique_repo()
+    s3.create_bucket(Bucket=f"master.{repo}")
+    upload = s3.create_multipart_upload(Bucket=f"master.{repo}", Key="big")["UploadId"]
+    s3.upload_part(Bucket=f"master.{repo}", Key="big", UploadId=upload, PartNumber=1, Body=b"x")
+    names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert f"master.{repo}" in names
+    assert not any(n.startswith("s3g-uploads.") for n in names)
+    r = httpx.put(f"{endpoint}/s3g-uploads.{repo}")
+    assert r.status_code == 400 and b"<Code>InvalidBucketName</Code>" in r.content
+    assert httpx.get(f"{endpoint}/s3g-uploads.{repo}").status_code == 400
+    # deleting the last real bucket deletes the repo, staged uploads included
+    s3.abort_multipart_upload(Bucket=f"master.{repo}", Key="big", UploadId=upload)
+    s3.delete_bucket(Bucket=f"master.{repo}")
+    s3.create_bucket(Bucket=f"dev.{repo}")  # the repo is new again: no old branches
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].endswith(f".{repo}")} == {f"dev.{repo}"}
