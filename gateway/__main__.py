@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from gateway import logs
 from gateway.app import create_app
 from gateway.auth import Authenticator, PachdAuth
 from gateway.config import Config, parse_args
@@ -16,10 +17,7 @@ log = logging.getLogger("gateway")
 
 
 def serve(config: Config) -> int:
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if not config.access_log:
-        logging.getLogger("gateway.access").setLevel(logging.WARNING)
+    logs.configure(config.log_level, config.log_json, config.access_log)
     embedded = None
     address = config.pachd_address
     if config.embedded:
@@ -32,15 +30,29 @@ def serve(config: Config) -> int:
         uv = uvicorn.Config(app, host=config.host, port=config.port, loop="uvloop",
                             http="httptools", access_log=False, log_level=config.log_level,
                             lifespan="on", server_header=False, date_header=True,
+                            # under --log-json uvicorn's own lines go through our JSON handler
+                            **({"log_config": None} if config.log_json else {}),
                             timeout_graceful_shutdown=config.shutdown_grace)
         log.info("S3 gateway listening on http://%s:%d (PFS at %s; %s)", config.host, config.port,
                  address, f"{len(config.credentials)} credential(s), SigV4 required"
                  if config.credentials else "anonymous unless pachd auth is active")
-        uvicorn.Server(uv).run()
+        _Server(uv).run()
     finally:
         if embedded:
             embedded.stop()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a stop asked for by SIGTERM/SIGINT is a clean exit (status 0).
+
+    uvicorn re-raises the captured signal once it has shut down, which would kill the process
+    before the embedded PFS server is stopped in order and make the exit status 143/130.
+    """
+
+    def handle_exit(self, sig, frame) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
 
 def main(argv: list[str] | None = None) -> int:

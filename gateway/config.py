@@ -36,6 +36,7 @@ class Config:
     data_dir: Path = Path("data")
     log_level: str = "info"
     access_log: bool = True
+    log_json: bool = False  # one JSON object per log line
     credentials: dict[str, str] = field(default_factory=dict, repr=False)  # access -> secret
     allow_anonymous: bool = False
     shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
@@ -87,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--no-access-log", action="store_true",
                     default=env("S3GW_ACCESS_LOG", "1") == "0",
                     help="do not log one line per request (env S3GW_ACCESS_LOG=0)")
+    ap.add_argument("--log-json", action="store_true", default=_truthy(env("S3GW_LOG_JSON")),
+                    help="log one JSON object per line (env S3GW_LOG_JSON=1)")
     ap.add_argument("--access-key", default=env("S3GW_ACCESS_KEY") or None,
                     help="access key of one credential pair (env S3GW_ACCESS_KEY)")
     ap.add_argument("--secret-key", default=env("S3GW_SECRET_KEY") or None,
@@ -115,5 +118,6 @@ def parse_args(argv: list[str] | None = None) -> Config:
         if not credentials:
             ap.error(f"the credentials file {a.credentials_file} holds no key pair")
     return Config(host=a.host, port=a.port, pachd_address=a.pachd_address, data_dir=a.data_dir,
-                  log_level=a.log_level, access_log=not a.no_access_log, credentials=credentials,
+                  log_level=a.log_level, access_log=not a.no_access_log, log_json=a.log_json,
+                  credentials=credentials,
                   allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace)

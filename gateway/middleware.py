@@ -1,5 +1,5 @@
-"""The outermost ASGI layer: request IDs, one log line per request, health, authentication
-and S3 XML errors.
+"""The outermost ASGI layer: request IDs, one log line per request, metrics, health,
+authentication and S3 XML errors.
 
 Everything here runs on every request, so it stays a single plain ASGI callable (no
 ``BaseHTTPMiddleware``) doing a few dictionary operations. Authentication (SigV4, see
@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import errors
+from gateway import errors, metrics
 from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
 from gateway.errors import S3Error
 from gateway.pfs import request_token
+from gateway.spec import operations
 from gateway.xml import error_document
 
 log = logging.getLogger("gateway.access")
@@ -26,7 +27,9 @@ error_log = logging.getLogger("gateway")
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 HEALTH_PATHS = ("/~/health", "/~/ready")
-PUBLIC_PREFIXES = ("/~/health", "/~/ready", "/~/docs", "/~/openapi.json")  # no signature needed
+METRICS_PATH = "/~/metrics"
+# no signature needed (metrics hold no object data; keep the port off the open network)
+PUBLIC_PREFIXES = ("/~/health", "/~/ready", "/~/metrics", "/~/docs", "/~/openapi.json")
 
 
 def new_request_id() -> str:
@@ -63,6 +66,7 @@ class RequestContext:
         self.app = app
         self.ready = ready
         self.auth = auth  # None: anonymous
+        metrics.bind_operations(sorted({op.name for op in operations()}))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,11 +78,15 @@ class RequestContext:
         state["request_id"] = request_id
         path = scope["path"]
         sent = {"status": 0, "bytes": 0}
-        body = {"pending": _has_body(scope)}
+        body = {"pending": _has_body(scope), "bytes": 0}
 
         async def receive_wrapper() -> Message:
             message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
+            if message["type"] == "http.request":
+                body["bytes"] += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body["pending"] = False
+            else:
                 body["pending"] = False
             return message
 
@@ -96,9 +104,12 @@ class RequestContext:
             await send(message)
 
         token = None
+        metrics.IN_FLIGHT.inc()
         try:
             if path in HEALTH_PATHS:
                 await self._health(path, send_wrapper)
+            elif path == METRICS_PATH:
+                await _metrics(send_wrapper)
             else:
                 receive_app = receive_wrapper
                 if self.auth is not None and not path.startswith(PUBLIC_PREFIXES):
@@ -124,11 +135,15 @@ class RequestContext:
             await send_error(send_wrapper, errors.internal_error(), path, request_id,
                              scope["method"] == "HEAD")
         finally:
+            metrics.IN_FLIGHT.dec()
             if token is not None:
                 request_token.reset(token)
-            log.info("%s %s %s %d %d %.1fms %s", scope["method"], path,
-                     state.get("s3_operation", "-"), sent["status"], sent["bytes"],
-                     (time.perf_counter() - started) * 1000, request_id)
+            elapsed = time.perf_counter() - started
+            operation = state.get("s3_operation", metrics.NO_OPERATION)
+            metrics.series(operation).observe(sent["status"], elapsed, body["bytes"], sent["bytes"])
+            if log.isEnabledFor(logging.INFO):
+                _access_log(scope, operation, sent["status"], body["bytes"], sent["bytes"],
+                            elapsed, request_id)
 
     async def _health(self, path: str, send: Send) -> None:
         ok = True
@@ -139,3 +154,23 @@ class RequestContext:
                     "headers": [(b"content-type", b"text/plain"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _metrics(send: Send) -> None:
+    body, content_type = metrics.exposition()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", content_type.encode()),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _access_log(scope: Scope, operation: str, status: int, received: int, sent: int,
+                elapsed: float, request_id: str) -> None:
+    """The request's one log line; under ``--log-json`` its fields are the JSON keys."""
+    path = scope["path"]
+    bucket = path[1:].partition("/")[0] if not path.startswith("/~") else ""
+    fields = {"method": scope["method"], "path": path, "operation": operation, "bucket": bucket,
+              "status": status, "bytes_in": received, "bytes_out": sent,
+              "duration_ms": round(elapsed * 1000, 2), "request_id": request_id}
+    log.info("%s %s %s %d in=%d out=%d %.1fms %s", scope["method"], path, operation, status,
+             received, sent, elapsed * 1000, request_id, extra={"access": fields})

@@ -13,7 +13,7 @@ from typing import ParamSpec, TypeVar
 
 import grpc
 
-from gateway import errors
+from gateway import errors, metrics
 from gateway.errors import S3Error
 
 P = ParamSpec("P")
@@ -64,9 +64,16 @@ class PermissionDenied(PFSError):
     code = "PERMISSION_DENIED"
 
 
+class ResourceExhausted(PFSError):
+    """The backend ran out of something (pfsd: disk space); retrying later may succeed."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
 def from_rpc_error(e: grpc.aio.AioRpcError) -> PFSError:
     """Type a gRPC error by its status code, then by pachd's wording where the code is shared."""
     code, message = e.code(), e.details() or ""
+    metrics.count_pfs_error(code.name)
     if code == grpc.StatusCode.NOT_FOUND:
         m = _NOT_FOUND.search(message)
         return NotFound(message, m.group(1).lower() if m else None)
@@ -80,6 +87,8 @@ def from_rpc_error(e: grpc.aio.AioRpcError) -> PFSError:
         return Unavailable(message)
     if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
         return PermissionDenied(message)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ResourceExhausted(message)
     if code == grpc.StatusCode.UNKNOWN and _NO_HEAD.search(message):
         return NotFound(message, "commit")
     err = PFSError(f"{code.name}: {message}")
@@ -120,4 +129,9 @@ def to_s3(err: PFSError, bucket: str = "", key: str = "") -> S3Error:
         return errors.service_unavailable("The PFS backend is unavailable; retry shortly.")
     if isinstance(err, PermissionDenied):
         return errors.access_denied(err.message)
+    if isinstance(err, ResourceExhausted):
+        # S3 has no "storage full" error: 503 makes clients back off and retry, which succeeds
+        # once an operator frees space; nothing was written.
+        return errors.service_unavailable(f"The PFS backend is out of resources ({err.message}); "
+                                          "retry later.")
     return errors.internal_error()

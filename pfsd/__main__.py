@@ -25,12 +25,18 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("PFSD_DATA_DIR", "data"),
         help="directory for metadata and contents [env PFSD_DATA_DIR]",
     )
+    parser.add_argument(
+        "--metrics-listen",
+        default=os.environ.get("PFSD_METRICS_LISTEN") or None,
+        help="serve Prometheus metrics over HTTP on HOST:PORT (e.g. 127.0.0.1:9650); "
+             "off by default [env PFSD_METRICS_LISTEN]",
+    )
     parser.add_argument("--log-level", default=os.environ.get("PFSD_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # The default asyncio loop on purpose: measured, grpc.aio under uvloop did about half the
     # small ModifyFile calls per second.
-    asyncio.run(serve(args.listen, Path(args.data_dir)))
+    asyncio.run(serve(args.listen, Path(args.data_dir), args.metrics_listen))
     return 0
 
 

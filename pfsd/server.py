@@ -28,7 +28,7 @@ def grpc_address(listen: str) -> str:
     return listen if listen.startswith("unix:") else listen
 
 
-async def serve(listen: str, data_dir: Path) -> None:
+async def serve(listen: str, data_dir: Path, metrics_listen: str | None = None) -> None:
     """Run until SIGTERM/SIGINT; print one `pfsd ready ...` line once accepting calls."""
     # Handlers first: a signal arriving right after the ready line must still stop us cleanly.
     stop = asyncio.Event()
@@ -36,7 +36,14 @@ async def serve(listen: str, data_dir: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     backend = Backend(data_dir)
-    server = grpc.aio.server(options=OPTIONS)
+    interceptors = []
+    if metrics_listen:
+        from pfsd import metrics  # only with --metrics-listen: no cost otherwise
+
+        interceptors.append(metrics.MetricsInterceptor())
+        mport = metrics.serve_metrics(metrics_listen, data_dir)
+        print(f"pfsd metrics on http://{metrics_listen.rpartition(':')[0]}:{mport}/metrics", flush=True)
+    server = grpc.aio.server(options=OPTIONS, interceptors=interceptors)
     register(server, backend)
     if listen.startswith("unix:"):
         Path(listen.removeprefix("unix://")).unlink(missing_ok=True)
