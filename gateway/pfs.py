@@ -6,6 +6,8 @@ typed errors of :mod:`gateway.pfs_errors`; handlers never see ``grpc`` types.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -13,16 +15,35 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import wrappers_pb2
 
-from gateway.pfs_errors import from_rpc_error, translate
+from gateway.pfs_errors import PFSError, from_rpc_error, translate
 from generated.pfs import pfs_pb2 as pb
 from generated.pfs import pfs_pb2_grpc
 
 MiB = 1 << 20
+UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
+# Calls that only read: gRPC retries them once on UNAVAILABLE (a connection found broken, e.g.
+# after the backend restarted), and only before any response arrived. ModifyFile and the
+# other writes are never retried: the client sees the failure and decides.
+IDEMPOTENT = ("InspectProject", "ListProject", "InspectRepo", "ListRepo", "InspectBranch",
+              "ListBranch", "InspectCommit", "ListCommit", "InspectFile", "ListFile", "WalkFile",
+              "GlobFile", "GetFile")
+SERVICE_CONFIG = {"methodConfig": [{
+    "name": [{"service": "pfs_v2.API", "method": m} for m in IDEMPOTENT],
+    "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.1s", "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+}]}
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * MiB),
     ("grpc.max_send_message_length", 64 * MiB),
+    # Calls never wait for a connection (wait_for_ready is off): while the backend is down
+    # they fail at once with UNAVAILABLE (503 to the client). Reconnection attempts back off
+    # to at most 1 s apart, so a backend that comes back is used within about a second.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
 ]
-UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
 
@@ -170,6 +191,11 @@ class PFS:
                 for op in ops:
                     await call.write(op)
             await call.done_writing()
+        except asyncio.InvalidStateError:
+            # The RPC ended while we were still writing (the backend went away, or refused the
+            # stream): its status, raised by awaiting it, says why.
+            await call
+            raise PFSError("ModifyFile ended before its stream was written") from None
         except BaseException:
             call.cancel()
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import inspect
 import sqlite3
@@ -69,6 +70,10 @@ def rpc(fn: F) -> F:
                     yield item
             except PfsError as exc:
                 await context.abort(exc.code, exc.message)
+            except (OSError, sqlite3.OperationalError) as exc:
+                if not _out_of_space(exc):
+                    raise
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left on device")
 
         return gen  # type: ignore[return-value]
 
@@ -78,8 +83,19 @@ def rpc(fn: F) -> F:
             return await fn(self, request, context)
         except PfsError as exc:
             await context.abort(exc.code, exc.message)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not _out_of_space(exc):
+                raise
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left on device")
 
     return unary  # type: ignore[return-value]
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """A full disk (or quota), from the file system or from SQLite (SQLITE_FULL)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "disk is full" in str(exc)
 
 
 def repo_key(repo: pfs_pb2.Repo) -> tuple[str, str, str]:
