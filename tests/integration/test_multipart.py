@@ -254,6 +254,8 @@ def test_list_multipart_uploads(s3, bucket):
     got = s3.list_multipart_uploads(Bucket=bucket, Prefix="a/", Delimiter="/")
     assert [u["Key"] for u in got["Uploads"]] == ["a/x"]
     assert [p["Prefix"] for p in got["CommonPrefixes"]] == ["a/b/"]
+    got = s3.list_multipart_uploads(Bucket=bucket, Prefix="dir with", EncodingType="url")
+    assert [u["Key"] for u in got["Uploads"]] == ["dir%20with%20space/k"]  # botocore leaves these encoded
     got = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/")
     assert [u["Key"] for u in got["Uploads"]] == ["a", "a", "ab", "b"]
     assert [p["Prefix"] for p in got["CommonPrefixes"]] == ["a/", "dir with space/"]
@@ -418,6 +420,19 @@ def test_keep_alive_body_carries_a_late_error(monkeypatch):
     out = asyncio.run(collect()).decode()
     assert out.startswith('<?xml version="1.0" encoding="UTF-8"?>\n ')
     assert out.count("<?xml") == 1 and "<Code>InternalError</Code>" in out and "<RequestId>RID" in out
+
+
+def test_staging_branch_is_never_a_bucket(s3):
+    repo = unique_repo()
+    name = f"master.{repo}"
+    s3.create_bucket(Bucket=name)
+    uid = start(s3, name, "k")
+    complete(s3, name, "k", uid, put_parts(s3, name, "k", uid, b"x"))
+    start(s3, name, "pending")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"] if repo in b["Name"]] == [name]
+    s3.delete_object(Bucket=name, Key="k")
+    s3.delete_bucket(Bucket=name)
+    assert not [b["Name"] for b in s3.list_buckets()["Buckets"] if repo in b["Name"]]
 
 
 # -- real clients --------------------------------------------------------------------------
