@@ -90,8 +90,9 @@ def _sign(doc: dict, key: bytes) -> str:
     return payload + "." + _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
-def read(auth: Authenticator, cookie: str | None) -> Session | None:
+def read(auth: Authenticator, cookie: str | None, now: float | None = None) -> Session | None:
     """The session a cookie proves, or None (missing, forged, expired, revoked)."""
+    now = time.time() if now is None else now
     if not cookie or "." not in cookie:
         return None
     payload, _, signature = cookie.partition(".")
@@ -100,12 +101,13 @@ def read(auth: Authenticator, cookie: str | None) -> Session | None:
         mode, expires, csrf = doc["m"], float(doc["x"]), str(doc["c"])
     except (ValueError, KeyError, TypeError):
         return None
-    if expires < time.time():
+    if expires < now:
         return None
+    token = None
     if mode == "t":
-        key, access, token = _PROCESS_KEY, "", None
+        key = _PROCESS_KEY
         entry = _tokens.get(str(doc.get("s")))
-        if entry is None or entry[0] < time.time():
+        if entry is None or entry[0] < now:
             return None
         token = access = entry[1]
     else:
