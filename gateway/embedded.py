@@ -42,7 +42,9 @@ class EmbeddedPFS:
         """Start pfsd and wait until it answers; returns its gRPC address."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pfsd", "--listen", self.address, "--data-dir", str(self.data_dir)]
-        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent)
+        # Its own process group: a Ctrl-C in the terminal reaches only the gateway, which
+        # drains its requests and then stops the server (see stop).
+        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, process_group=0)
         self._wait_ready()
         return self.address
 
