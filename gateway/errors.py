@@ -193,3 +193,14 @@ def signature_does_not_match(message: str = "The request signature we calculated
                              "the signature you provided. Check your key and signing method.",
                              **extra: str) -> S3Error:
     return S3Error(403, "SignatureDoesNotMatch", message, **extra)
+
+
+def invalid_part(number: int, etag: str) -> S3Error:
+    return S3Error(400, "InvalidPart", "One or more of the specified parts could not be found. The part "
+                   "may not have been uploaded, or the specified entity tag may not match the part's "
+                   "entity tag.", PartNumber=str(number), ETag=etag)
+
+
+def invalid_part_order() -> S3Error:
+    return S3Error(400, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be "
+                   "ordered by part number.")

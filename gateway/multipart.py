@@ -36,7 +36,7 @@ from gateway import errors
 from gateway.metadata import ObjectMeta
 from gateway.names import RESERVED_BRANCH, RESERVED_PREFIX
 from gateway.objects import committed_at, etag_of
-from gateway.pfs import PFS, Ref
+from gateway.pfs import PFS, Ref, delete_file
 from gateway.pfs_errors import NotFound, PFSError, to_s3
 from gateway.xml import DECLARATION, error_document
 from generated.pfs import pfs_pb2 as pb
@@ -153,6 +153,17 @@ async def load_upload(client: PFS, staging: Ref, layout: Layout, key: str, uploa
     raise errors.no_such_upload(upload_id)
 
 
+async def forget_branch(client: PFS, ref: Ref) -> None:
+    """Drop every upload staged for the branch of ``ref`` (for DeleteBucket: a bucket created
+    again under the same name must not inherit them). No staging branch: nothing to do."""
+    staging = staging_ref(ref)
+    try:
+        await client.inspect_branch(staging)  # ModifyFile would create a missing branch
+    except NotFound:
+        return
+    await client.modify_file(staging, [delete_file(Layout(ref.branch).root)])
+
+
 @dataclass(frozen=True)
 class Part:
     number: int
@@ -230,12 +241,12 @@ def choose_parts(requested: list[tuple[int, str]], stored: dict[int, Part]) -> l
     ascending numbers, then each part present with its ETag, then the minimum part size."""
     numbers = [n for n, _ in requested]
     if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
-        raise invalid_part_order()
+        raise errors.invalid_part_order()
     chosen = []
     for number, etag in requested:
         part = stored.get(number)
         if part is None or normalize_etag(etag) != part.etag:
-            raise invalid_part(number, etag)
+            raise errors.invalid_part(number, etag)
         chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
@@ -255,17 +266,6 @@ def multipart_etag(parts: list[Part]) -> str:
         except ValueError:
             digest.update(p.etag.encode())
     return f"{digest.hexdigest()}-{len(parts)}"
-
-
-def invalid_part(number: int, etag: str) -> errors.S3Error:
-    return errors.S3Error(400, "InvalidPart", "One or more of the specified parts could not be "
-                          "found. The part may not have been uploaded, or the specified entity tag "
-                          "may not match the part's entity tag.", PartNumber=str(number), ETag=etag)
-
-
-def invalid_part_order() -> errors.S3Error:
-    return errors.S3Error(400, "InvalidPartOrder", "The list of parts was not in ascending order. "
-                          "Parts must be ordered by part number.")
 
 
 # -- UploadPartCopy ------------------------------------------------------------------------
