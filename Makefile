@@ -11,7 +11,7 @@ PACHD_ADDRESS ?=
 PROTO_SRC ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup gen run pfsd test docs bench lint clean
+.PHONY: setup gen run pfsd test docs bench lint clean soak
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,9 @@ docs: gen
 
 bench: gen
 	$(PY) -m bench $(BENCH_ARGS)
+
+soak: gen
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -137,7 +137,7 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     existing = await _existing(ref, path)
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
-    ops = [delete_file(path)] if existing is not None else []
+    ops = [delete_file(path)]  # always: a racing write may have created it since (appends)
     ops += [copy_file(path, snapshot, layout.part_file(upload_id, p.number), append=True) for p in chosen]
     ops += metadata.write_ops(path, meta)
 

@@ -23,15 +23,16 @@ async def put_object(bucket: str, key: str) -> Response:
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
     # One call checks the bucket (PFS would create a missing branch; S3 never does) and
-    # what the key is now: PFS appends to an existing file and its DeleteFile of a directory
-    # is recursive, so only an existing file is deleted first, and a directory is refused.
+    # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
+    # refused.
     existing = await existing_file(pfs(), ref, path)
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
 
     async def ops():
-        if existing is not None:
-            yield delete_file(path)
+        # Always: a racing PUT may create the key after the look-up, and AddFile would then
+        # append to its bytes. (Deleting an absent path is a no-op.)
+        yield delete_file(path)
         empty = True
         async for chunk in body.chunks():
             empty = False
