@@ -356,3 +356,38 @@ def test_expired_or_foreign_sessions_are_refused():
     assert session.read(Authenticator({"OTHER": SK}), cookie) is None
     assert session.read(auth, cookie, now=time.time() + session.SESSION_TTL + 1) is None
     assert session.read(auth, "garbage") is None and session.read(auth, None) is None
+
+
+def test_pachd_token_sessions_keep_the_token_out_of_the_cookie():
+    import asyncio
+    import base64
+
+    from gateway import errors
+    from gateway.auth import Authenticator
+    from gateway.explorer import session
+
+    class FakePachd:  # pachd with auth active: WhoAmI knows one token
+        async def active(self) -> bool:
+            return True
+
+        async def check_token(self, token: str) -> None:
+            if token != "tok-good-123":
+                raise errors.invalid_access_key_id()
+
+    auth = Authenticator({}, pachd=FakePachd())
+
+    async def run():
+        assert await session.login_required(auth)
+        assert await session.log_in(auth, "tok-good-123", "something else") is None  # secret = token
+        assert await session.log_in(auth, "tok-bad", "tok-bad") is None
+        return await session.log_in(auth, "tok-good-123", "tok-good-123")
+
+    cookie = asyncio.run(run())
+    payload = cookie.split(".")[0]
+    assert b"tok-good" not in base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    sess = session.read(auth, cookie)
+    assert sess.token == "tok-good-123"  # what the explorer's PFS calls carry
+    session.log_out(cookie)
+    assert session.read(auth, cookie) is None
+    assert not asyncio.run(session.login_required(None))
+    assert not asyncio.run(session.login_required(Authenticator({})))
