@@ -11,7 +11,7 @@ PACHD_ADDRESS ?=
 PROTO_SRC ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup gen run pfsd test docs bench lint clean soak
+.PHONY: setup gen run pfsd test docs bench lint clean browser-deps soak
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,11 @@ pfsd: gen
 
 test: gen
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium for the explorer's browser test (Debian, as root); without it that test skips.
+browser-deps:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 docs: gen
 	$(PY) -m codegen.gen_docs
