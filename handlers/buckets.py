@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 
 from starlette.responses import Response
 
-from gateway import errors, listing
+from gateway import errors, listing, multipart
 from gateway.context import pfs, request
 from gateway.names import RESERVED_BRANCH
 from gateway.objects import committed_at, etag_of
@@ -83,6 +83,8 @@ async def delete_bucket(bucket: str) -> Response:
     repo = await client.inspect_repo(ref)
     if all(b.name == RESERVED_BRANCH for b in repo.branches):
         await client.delete_repo(ref)  # the last bucket: uploads still staged go with the repo
+    else:
+        await multipart.forget_branch(client, ref)  # a bucket made again must not inherit them
     return Response(status_code=204)
 
 

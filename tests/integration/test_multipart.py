@@ -538,3 +538,14 @@ def test_s3fs_ls_open_write_walk(endpoint, s3, bucket):
     assert walked == {f"{bucket}/fs": (["dir"], ["small.txt"]), f"{bucket}/fs/dir": ([], ["big.bin"])}
     assert fs.cat(f"{bucket}/fs/small.txt") == b"small"
     assert fs.size(f"{bucket}/fs/dir/big.bin") == len(data)
+
+
+def test_deleted_bucket_made_again_inherits_no_uploads(s3):
+    repo = unique_repo()
+    s3.create_bucket(Bucket=f"master.{repo}")
+    s3.create_bucket(Bucket=f"dev.{repo}")
+    s3.create_multipart_upload(Bucket=f"dev.{repo}", Key="k")
+    assert s3.list_multipart_uploads(Bucket=f"dev.{repo}").get("Uploads")
+    s3.delete_bucket(Bucket=f"dev.{repo}")  # master keeps the repo alive
+    s3.create_bucket(Bucket=f"dev.{repo}")
+    assert not s3.list_multipart_uploads(Bucket=f"dev.{repo}").get("Uploads")
