@@ -16,6 +16,8 @@ from starlette.requests import ClientDisconnect, Request
 
 from gateway import checksums, chunked, errors
 from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
+from gateway.pfs import add_file, delete_file
+from generated.pfs import pfs_pb2 as pb
 
 CHUNK = 1 << 20  # bytes per AddFile message: big enough to amortize gRPC, small enough to stay flat
 
@@ -66,6 +68,22 @@ class UploadBody:
                 buf.clear()
         if buf:
             yield bytes(buf)
+
+    async def file_ops(self, path: str) -> AsyncIterator[pb.ModifyFileRequest]:
+        """ModifyFile operations that make the file at ``path`` hold this body.
+
+        DeleteFile comes first, always: AddFile appends to an existing file, and a racing write
+        may create the path after any look-up (deleting an absent path is a no-op). An empty
+        body still adds the (empty) file. The caller adds its own operations, then calls
+        :meth:`verify` before the stream completes.
+        """
+        yield delete_file(path)
+        empty = True
+        async for chunk in self.chunks():
+            empty = False
+            yield add_file(path, chunk)
+        if empty:
+            yield add_file(path, b"")
 
     def verify(self) -> None:
         """Settle every check the request asked for; raises the S3 error of the first failure."""

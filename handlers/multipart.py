@@ -59,13 +59,8 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
     path = layout.part_file(upload_id, part_number)
 
     async def ops():
-        yield delete_file(path)  # AddFile appends to an existing file
-        empty = True
-        async for chunk in body.chunks():
-            empty = False
-            yield add_file(path, chunk)
-        if empty:
-            yield add_file(path, b"")
+        async for op in body.file_ops(path):
+            yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     await pfs().modify_file(staging, ops())

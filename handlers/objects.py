@@ -11,7 +11,7 @@ from gateway.body import UploadBody
 from gateway.context import content_type, pfs, request
 from gateway.names import is_commit_id, validate_key
 from gateway.objects import ObjectInfo, existing_file, is_directory
-from gateway.pfs import Ref, add_file, delete_file
+from gateway.pfs import Ref, delete_file
 from gateway.pfs_errors import NotFound
 from gateway.refs import read_ref, write_ref
 
@@ -30,15 +30,8 @@ async def put_object(bucket: str, key: str) -> Response:
         raise errors.path_conflict(key)
 
     async def ops():
-        # Always: a racing PUT may create the key after the look-up, and AddFile would then
-        # append to its bytes. (Deleting an absent path is a no-op.)
-        yield delete_file(path)
-        empty = True
-        async for chunk in body.chunks():
-            empty = False
-            yield add_file(path, chunk)
-        if empty:
-            yield add_file(path, b"")
+        async for op in body.file_ops(path):
+            yield op
         for op in metadata.write_ops(path, meta):  # also drops a stale sidecar
             yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
