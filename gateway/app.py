@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import unquote
 
@@ -63,8 +64,15 @@ def s3_handler(fn: Callable) -> Callable:
     return wrapper
 
 
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def decode_key(raw: str) -> str:
+    """The key, percent-decoded; a ``%`` that starts no escape, or bytes that are not UTF-8,
+    make the URI unparseable (S3: 400 InvalidURI), rather than a key with a literal ``%``."""
     try:
+        if "%" in raw and _BAD_ESCAPE.search(raw):
+            raise UnicodeDecodeError("utf-8", b"", 0, 1, "bad percent-escape")
         return unquote(raw, errors="strict")
     except UnicodeDecodeError:
         raise S3Error(400, "InvalidURI", "Couldn't parse the specified URI.") from None

@@ -27,6 +27,9 @@ error_log = logging.getLogger("gateway")
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 HEALTH_PATHS = ("/~/health", "/~/ready")
+# S3 refuses request headers past 8 KiB; we allow twice that (SigV4, checksums, metadata).
+# uvicorn's httptools parser has no limit of its own: this bounds what reaches the app.
+MAX_HEADER_BYTES = 16 * 1024
 METRICS_PATH = "/~/metrics"
 # no signature needed (metrics hold no object data; keep the port off the open network)
 PUBLIC_PREFIXES = ("/~/health", "/~/ready", "/~/metrics", "/~/docs", "/~/openapi.json")
@@ -47,6 +50,10 @@ async def send_error(send: Send, err: S3Error, resource: str, request_id: str,
                     (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _header_bytes(scope: Scope) -> int:
+    return sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
 def _has_body(scope: Scope) -> bool:
@@ -106,6 +113,10 @@ class RequestContext:
         token = None
         metrics.IN_FLIGHT.inc()
         try:
+            if _header_bytes(scope) > MAX_HEADER_BYTES:
+                raise S3Error(400, "RequestHeaderSectionTooLarge",
+                              f"Your request header section exceeds the maximum allowed size "
+                              f"({MAX_HEADER_BYTES} bytes).")
             if path in HEALTH_PATHS:
                 await self._health(path, send_wrapper)
             elif path == METRICS_PATH:

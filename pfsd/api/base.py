@@ -86,6 +86,11 @@ def rpc(fn: F) -> F:
         except (OSError, sqlite3.OperationalError) as exc:
             if not _out_of_space(exc):
                 raise
+            if hasattr(request, "__aiter__"):
+                # The client may still be streaming: were we to end the call now, its next
+                # write would fail and it would see "Internal error from Core", not this status.
+                async for _ in request:
+                    pass
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left on device")
 
     return unary  # type: ignore[return-value]

@@ -43,8 +43,9 @@ class _Staging:
     async def close_file(self) -> None:
         if self.builder is None:
             return
-        builder, self.builder = self.builder, None
-        content = await builder.finish()
+        # Still ours while it seals: if the stream is cancelled meanwhile, abort() reaches it.
+        content = await self.builder.finish()
+        self.builder = None
         if content.blob is not None:
             self.held.append(content.blob)
         else:
@@ -130,10 +131,11 @@ class ModifyServicer:
                     staging.delete(clean_path(req.delete_file.path))
                 elif which == "copy_file":
                     await self._copy(staging, target, req.copy_file)
+            # Before sealing the last file: a cancelled stream must leave no blob or temp file.
+            await _confirm_not_cancelled(context)
             await staging.close_file()
             if target is None:
                 raise errors.invalid("ModifyFile: no commit was set")
-            await _confirm_not_cancelled(context)
             commit_id = await self._apply(target, staging.changes)
         except BaseException:
             staging.abort()

@@ -115,6 +115,7 @@ class ContentBuilder:
         self.tmp_path: Path | None = None
         self.force_blob = False
         self._flushing: asyncio.Future[None] | None = None
+        self._sealing: asyncio.Future[Content] | None = None
 
     async def add(self, chunk: bytes) -> None:
         if not chunk:
@@ -130,8 +131,11 @@ class ContentBuilder:
 
     async def _wait_flush(self) -> None:
         if self._flushing is not None:
-            flushing, self._flushing = self._flushing, None
-            await flushing
+            # Shielded, and forgotten only once done: if the stream is cancelled meanwhile, the
+            # write goes on in its thread (it may be the one creating the temp file), and
+            # abort() must still see it to delete that file after it.
+            await asyncio.shield(self._flushing)
+            self._flushing = None
 
     async def add_content(self, content: Content) -> None:
         """Append an existing content (CopyFile append, AddFile onto an existing file)."""
@@ -161,7 +165,11 @@ class ContentBuilder:
             return Content(len(data), hashlib.md5(data).digest(), None, data)
         await self._wait_flush()
         chunks, self.chunks = self.chunks, []
-        return await asyncio.to_thread(self._seal, chunks)
+        # Shielded like a flush: a cancel leaves the seal running, and abort() undoes it after.
+        self._sealing = asyncio.ensure_future(asyncio.to_thread(self._seal, chunks))
+        content = await asyncio.shield(self._sealing)
+        self._sealing = None
+        return content
 
     def _seal(self, chunks: list[bytes]) -> Content:
         self._write(chunks)
@@ -184,11 +192,22 @@ class ContentBuilder:
         """Drop a partial content (stream broke); its temp file goes away now or once the
         write in flight (which may be the one creating it) completes."""
         self.chunks.clear()
-        if self._flushing is not None:
+        if self._sealing is not None:
+            self._sealing.add_done_callback(self._unseal)
+            self._sealing = None
+        elif self._flushing is not None:
             self._flushing.add_done_callback(lambda _f: self._discard())
             self._flushing = None
         else:
             self._discard()
+
+    def _unseal(self, sealing: asyncio.Future[Content]) -> None:
+        """A seal finished for a stream that was given up: drop its temp file, or let its blob
+        go (unreferenced, the next sweep of blobs removes it)."""
+        if sealing.cancelled() or sealing.exception() is not None:
+            self._discard()
+        elif sealing.result().blob is not None:
+            self.store.release(sealing.result().blob)
 
     def _discard(self) -> None:
         if self.fd is not None:
