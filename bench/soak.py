@@ -77,7 +77,8 @@ class Soak:
         self.stats = Stats()
         self.rng = random.Random(seed)
         self.free_keys = [f"shared/free/k{i}" for i in range(shared)]
-        self.locked_keys = [f"shared/locked/k{i}" for i in range(shared)]
+        # enough locked keys that clients seldom queue on a lock (that would only measure waiting)
+        self.locked_keys = [f"shared/locked/k{i}" for i in range(max(shared, clients // 2))]
         self.locks = {k: asyncio.Lock() for k in self.locked_keys}
         self.exact: dict[str, str] = {k: ABSENT for k in self.locked_keys}  # locked + private
         self.private = {c: [f"private/c{c}/k{i}" for i in range(private)] for c in range(clients)}
@@ -342,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
-    ap.add_argument("--shared-keys", type=int, default=8, help="free and locked shared keys, each")
+    ap.add_argument("--shared-keys", type=int, default=8,
+                    help="free shared keys (locked shared keys: this many, or clients/2 if more)")
     ap.add_argument("--private-keys", type=int, default=4, help="per client")
     ap.add_argument("--seed", type=int)
     a = ap.parse_args(argv)

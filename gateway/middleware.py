@@ -111,7 +111,7 @@ class RequestContext:
             await send(message)
 
         token = None
-        metrics.IN_FLIGHT.inc()
+        metrics.state.in_flight += 1
         try:
             if _header_bytes(scope) > MAX_HEADER_BYTES:
                 raise S3Error(400, "RequestHeaderSectionTooLarge",
@@ -146,7 +146,7 @@ class RequestContext:
             await send_error(send_wrapper, errors.internal_error(), path, request_id,
                              scope["method"] == "HEAD")
         finally:
-            metrics.IN_FLIGHT.dec()
+            metrics.state.in_flight -= 1
             if token is not None:
                 request_token.reset(token)
             elapsed = time.perf_counter() - started

@@ -268,3 +268,17 @@ def test_disk_full_is_a_clear_error_and_service_resumes(tmp_path):
             gw.stop()
         pfsd.stop()
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_only_read_calls_are_retried_and_reconnects_are_bounded():
+    import json as _json
+
+    from gateway.pfs import CHANNEL_OPTIONS
+
+    options = dict(CHANNEL_OPTIONS)
+    assert options["grpc.max_reconnect_backoff_ms"] <= 1000
+    (method_config,) = _json.loads(options["grpc.service_config"])["methodConfig"]
+    retried = {n["method"] for n in method_config["name"]}
+    assert retried and all(m.startswith(("Inspect", "List", "Walk", "Glob", "Get")) for m in retried)
+    assert method_config["retryPolicy"]["maxAttempts"] == 2
+    assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
