@@ -286,6 +286,18 @@ class Soak:
         return elapsed
 
 
+def server_latency_ms(metrics_url: str) -> dict[str, float]:
+    """Mean time per S3 operation as the gateway measured it (its /~/metrics)."""
+    sums, counts = {}, {}
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        for suffix, into in (("_sum", sums), ("_count", counts)):
+            prefix = f"s3gw_request_duration_seconds{suffix}{{operation=\""
+            if line.startswith(prefix):
+                op = line[len(prefix):].split('"', 1)[0]
+                into[op] = float(line.rsplit(" ", 1)[1])
+    return {op: round(sums[op] / n * 1000, 1) for op, n in sorted(counts.items()) if n}
+
+
 def rss_mb(pids: dict[str, int]) -> dict[str, float]:
     import psutil
 
@@ -323,11 +335,16 @@ def soak(clients: int = 64, duration: float = 60.0, shared: int = 8, private: in
                      private, seed)
             elapsed = asyncio.run(s.run(duration))
             rss_end = rss_mb(pids)
+            latency = server_latency_ms(f"http://127.0.0.1:{port}/~/metrics")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
             log.close()
             gateway_log = (Path(tmp) / "gateway.log").read_text(errors="replace")
+            if s.stats.errors or s.stats.lost:
+                kept = Path(tempfile.gettempdir()) / f"soak-{seed}-gateway.log"
+                kept.write_text(gateway_log)
+                print(f"gateway log kept in {kept}", file=sys.stderr)
     total = sum(s.stats.ops.values())
     return {
         "clients": clients, "duration_s": round(elapsed, 1), "seed": seed,
@@ -335,6 +352,7 @@ def soak(clients: int = 64, duration: float = 60.0, shared: int = 8, private: in
         "errors": len(s.stats.errors), "error_samples": s.stats.errors[:10],
         "lost_updates": len(s.stats.lost), "lost_samples": s.stats.lost[:10],
         "rss_mb_start": rss_start, "rss_mb_end": rss_end,
+        "server_mean_latency_ms": latency,
         "gateway_errors_logged": gateway_log.count(" ERROR "),
     }
 

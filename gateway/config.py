@@ -40,6 +40,7 @@ class Config:
     credentials: dict[str, str] = field(default_factory=dict, repr=False)  # access -> secret
     allow_anonymous: bool = False
     shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
+    keep_alive: float = 60.0  # seconds an idle client connection stays open
 
     @property
     def embedded(self) -> bool:
@@ -104,6 +105,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--shutdown-grace", type=float, default=float(env("S3GW_SHUTDOWN_GRACE", "30")),
                     help="seconds in-flight requests may take to finish after SIGTERM or Ctrl-C "
                          "(env S3GW_SHUTDOWN_GRACE; default 30)")
+    ap.add_argument("--keep-alive", type=float, default=float(env("S3GW_KEEP_ALIVE", "60")),
+                    help="seconds an idle keep-alive connection stays open (env S3GW_KEEP_ALIVE; "
+                         "default 60). Short ones race with clients reusing them: uvicorn's "
+                         "default of 5 s made a pooled client's request meet a closing socket.")
     a = ap.parse_args(argv)
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
@@ -120,4 +125,5 @@ def parse_args(argv: list[str] | None = None) -> Config:
     return Config(host=a.host, port=a.port, pachd_address=a.pachd_address, data_dir=a.data_dir,
                   log_level=a.log_level, access_log=not a.no_access_log, log_json=a.log_json,
                   credentials=credentials,
-                  allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace)
+                  allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace,
+                  keep_alive=a.keep_alive)
