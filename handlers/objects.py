@@ -62,13 +62,17 @@ async def _inspect(bucket: str, key: str, version_id: str | None) -> tuple[Ref, 
     return ref, path, ObjectInfo.from_file_info(key, info, meta)
 
 
-async def head_object(bucket: str, key: str, version_id: str | None = None) -> Response:
-    """Size, ETag, dates and metadata from InspectFile and one ListFile; content is never read."""
-    _, _, obj = await _inspect(bucket, key, version_id)
+async def _answerable(bucket: str, key: str, version_id: str | None):
+    """What GET and HEAD share: the object, its conditions checked, its headers, the range asked."""
+    ref, path, obj = await _inspect(bucket, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
-    out = obj.headers()
-    rng = conditions.parse_range(headers.get("range"), obj.size)
+    return ref, path, obj, obj.headers(), conditions.parse_range(headers.get("range"), obj.size)
+
+
+async def head_object(bucket: str, key: str, version_id: str | None = None) -> Response:
+    """Size, ETag, dates and metadata from InspectFile and one ListFile; content is never read."""
+    _, _, obj, out, rng = await _answerable(bucket, key, version_id)
     if rng is None:
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
@@ -83,11 +87,7 @@ SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
 
 async def get_object(bucket: str, key: str, version_id: str | None = None) -> Response:
     """Stream the file, whole or one range, from the commit InspectFile saw."""
-    ref, path, obj = await _inspect(bucket, key, version_id)
-    headers = request().headers
-    conditions.check_preconditions(headers, obj.etag, obj.last_modified)
-    out = obj.headers()
-    rng = conditions.parse_range(headers.get("range"), obj.size)
+    ref, path, obj, out, rng = await _answerable(bucket, key, version_id)
     start, end, status = 0, obj.size - 1, 200
     if rng is not None:
         start, end = rng
