@@ -12,6 +12,9 @@ PROTO_SRC ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup gen run pfsd test docs bench lint clean browser-deps soak
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 500
+FUZZ_ARGS ?=
 
 setup: $(VENV)/.installed
 
@@ -48,6 +51,10 @@ bench: gen
 
 soak: gen
 	$(PY) -m bench.soak $(SOAK_ARGS)
+
+# Spec-driven fuzzing (schemathesis) of a fresh gateway: FUZZ_EXAMPLES requests per operation.
+fuzz: gen
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m bench.fuzz $(FUZZ_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
