@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
@@ -11,11 +12,24 @@ XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
+# Characters XML 1.0 cannot carry at all, even escaped. PFS keys cannot hold them, but error
+# bodies echo what a request sent (its path, an argument), so they are percent-encoded there.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogatepass")),
+                        text)
+
+
 def element(name: str, value: object) -> str:
     """``<name>value</name>`` with the value escaped; booleans as S3 writes them."""
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return f"<{name}>{escape(str(value))}</{name}>"
+    text = escape(str(value))
+    if _NOT_XML.search(text):
+        text = _xml_safe(text)
+    return f"<{name}>{text}</{name}>"
 
 
 def document(root: str, body: str | list[str], *, namespace: bool = True) -> bytes:
