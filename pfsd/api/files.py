@@ -19,6 +19,9 @@ from pfsd.store.meta import CommitRec, RepoRec
 from pfsd.store.views import Entry
 
 Ctx = grpc.aio.ServicerContext
+# Initial metadata of GetFile (pfsd extension): the file's serialized FileInfo, as InspectFile
+# would answer it at the same resolved commit, so a GET needs no InspectFile round trip.
+FILE_INFO_KEY = "pfs-file-info-bin"
 GLOB_META = re.compile(r"[*?\[{]")
 
 
@@ -77,7 +80,7 @@ class FileServicer:
     async def GetFile(self, request: pfs_pb2.GetFileRequest, context: Ctx) -> AsyncIterator[wrappers_pb2.BytesValue]:
         if request.URL:
             raise errors.unimplemented("GetFile to a URL is not supported by pfsd")
-        repo, rec, view, _ = self._resolve(request.file.commit)
+        repo, rec, view, msg = self._resolve(request.file.commit)
         path = clean_path(request.file.path)
         row = views.lookup(self.backend.db, view, path)
         if row is None:
@@ -85,6 +88,9 @@ class FileServicer:
                 raise errors.invalid("cannot get directory or non-regular file. Use GetFileTAR instead")
             raise errors.file_not_found(path, str(repo), rec.id)
         content = views.content_of(self.backend.db, row)
+        # Sent before any data, even when no data message follows (empty file, offset past the end).
+        info = file_info(msg, Entry(path, row)).SerializeToString()
+        await context.send_initial_metadata(((FILE_INFO_KEY, info),))
         async for chunk in self.backend.content.stream(content, max(0, request.offset)):
             yield wrappers_pb2.BytesValue(value=chunk)
 

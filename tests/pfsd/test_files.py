@@ -152,3 +152,31 @@ def test_broken_stream_applies_nothing(stub: pfs_pb2_grpc.APIStub, repo: str) ->
     except (grpc.RpcError, RuntimeError):
         pass
     assert walk(stub, repo) == ["/", "/keep"]
+
+
+def _get_with_info(stub: pfs_pb2_grpc.APIStub, commit: pfs_pb2.Commit, path: str, offset: int = 0
+                   ) -> tuple[pfs_pb2.FileInfo, bytes]:
+    call = stub.GetFile(pfs_pb2.GetFileRequest(file=pfs_pb2.File(commit=commit, path=path), offset=offset))
+    raw = dict(call.initial_metadata())["pfs-file-info-bin"]
+    data = b"".join(m.value for m in call)
+    return pfs_pb2.FileInfo.FromString(raw), data
+
+
+def test_get_file_sends_file_info(stub: pfs_pb2_grpc.APIStub, repo: str) -> None:
+    """pfsd extension: GetFile's initial metadata carries InspectFile's FileInfo."""
+    big = bytes(range(256)) * 4096  # 1 MiB: a blob, two-plus messages
+    cid = put(stub, repo, "/d/big", big + b"tail")
+    put(stub, repo, "/small", b"hello")
+    put(stub, repo, "/empty", b"")
+    cases = [(head(repo), "/d/big", 0), (at(repo, cid), "d/big", 5), (head(repo), "/small", 0),
+             (head(repo), "/small", 99), (head(repo), "/empty", 0)]
+    for commit, path, offset in cases:
+        info, data = _get_with_info(stub, commit, path, offset)
+        expect = stub.InspectFile(pfs_pb2.InspectFileRequest(file=pfs_pb2.File(commit=commit, path=path)))
+        assert info == expect and info.file.commit.id  # the resolved commit, not the branch alone
+        assert data == get(stub, commit, path, offset)
+    # errors stay plain statuses
+    code, _ = code_of(get, stub, head(repo), "/nope")
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, _ = code_of(get, stub, head(repo), "/d")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
