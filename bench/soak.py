@@ -19,8 +19,10 @@ keys, each with a check that is exact for it:
 
 Anything else (an unexpected status, a wrong body, a final state no rule allows) is counted:
 errors for unexpected responses, lost updates for a final state that no rule allows. Exits 1 if
-either is non-zero. Prints the operation counts, throughput and both processes' RSS at start
-and end.
+either is non-zero. Each error says when it was sent, how long it took and which connection it
+used (fresh or reused, idle how long before: bench/conntrack.py); a transport error adds its
+exception chain. Prints the operation counts, throughput, both processes' RSS at start and end,
+and the kernel's TCP abort/overflow counters over the run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import conntrack
 from bench.common import ROOT, free_port, wait_http
 
 ABSENT = "absent"
@@ -62,11 +65,11 @@ class Write:
 @dataclass
 class Stats:
     ops: Counter = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {"what": ..., and what explains it}
     lost: list[str] = field(default_factory=list)
 
-    def error(self, what: str) -> None:
-        self.errors.append(what)
+    def error(self, what: str, **detail) -> None:
+        self.errors.append({"what": what, **detail})
 
 
 class Soak:
@@ -86,6 +89,7 @@ class Soak:
             self.exact.update(dict.fromkeys(keys, ABSENT))
         self.history: dict[str, list[Write]] = {k: [] for k in self.free_keys}
         self.seen: dict[str, set[str]] = {k: {ABSENT} for k in self.free_keys}  # values written
+        self.started = time.monotonic()
 
     # -- one request ------------------------------------------------------------------------
 
@@ -93,15 +97,26 @@ class Soak:
                    ok: tuple[int, ...] = (200,), **kw) -> httpx.Response | None:
         path = f"/{self.bucket}/{key}" if key else f"/{self.bucket}"
         self.stats.ops[op] += 1
+        conntrack.current.set(None)
+        sent = time.monotonic()
         try:
             r = await c.request(method, path, **kw)
         except httpx.HTTPError as e:
-            self.stats.error(f"{op} {key}: {type(e).__name__} {e}")
+            # no response to show: say how long it took, on which connection, and why
+            self.stats.error(f"{op} {key}: {type(e).__name__} {e}", **self.context(sent),
+                             chain=conntrack.exception_chain(e))
             return None
         if r.status_code not in ok:
-            self.stats.error(f"{op} {key}: {r.status_code} {r.text[:200]}")
+            self.stats.error(f"{op} {key}: {r.status_code} {r.text[:200]}", **self.context(sent),
+                             request_id=r.headers.get("x-amz-request-id"))
             return None
         return r
+
+    def context(self, sent: float) -> dict:
+        """When a request was sent and answered (or failed), and the connection it used."""
+        now, conn = time.monotonic(), conntrack.current.get()
+        return {"at_s": round(sent - self.started, 3), "elapsed_s": round(now - sent, 3),
+                **({"conn": conn.describe()} if conn is not None else {})}
 
     def body(self, client: int) -> bytes:
         size = self.rng.choice((0, 100, 1000, 4096, 30_000, 70_000, 300_000))
@@ -275,10 +290,11 @@ class Soak:
 
     async def run(self, duration: float) -> float:
         limits = httpx.Limits(max_connections=self.clients, max_keepalive_connections=self.clients)
-        async with httpx.AsyncClient(base_url=self.url, timeout=60, limits=limits) as c:
+        async with httpx.AsyncClient(base_url=self.url, timeout=60,
+                                     transport=conntrack.tracked_transport(limits)) as c:
             r = await c.put(f"/{self.bucket}")
             r.raise_for_status()
-            started = time.monotonic()
+            started = self.started = time.monotonic()
             until = started + duration
             await asyncio.gather(*(self.client(c, i, until) for i in range(self.clients)))
             elapsed = time.monotonic() - started
@@ -333,7 +349,9 @@ def soak(clients: int = 64, duration: float = 60.0, shared: int = 8, private: in
             rss_start = rss_mb(pids)
             s = Soak(f"http://127.0.0.1:{port}", f"master.soak{seed % 100000}", clients, shared,
                      private, seed)
+            tcp_before = conntrack.tcp_counters()
             elapsed = asyncio.run(s.run(duration))
+            tcp_after = conntrack.tcp_counters()
             rss_end = rss_mb(pids)
             latency = server_latency_ms(f"http://127.0.0.1:{port}/~/metrics")
         finally:
@@ -354,6 +372,9 @@ def soak(clients: int = 64, duration: float = 60.0, shared: int = 8, private: in
         "rss_mb_start": rss_start, "rss_mb_end": rss_end,
         "server_mean_latency_ms": latency,
         "gateway_errors_logged": gateway_log.count(" ERROR "),
+        # machine-wide (other processes count too), nonzero ones only
+        "tcp_counters_delta": {k: n - tcp_before[k] for k, n in tcp_after.items()
+                               if n != tcp_before[k]},
     }
 
 
