@@ -30,6 +30,9 @@ def serve(config: Config) -> int:
         uv = uvicorn.Config(app, host=config.host, port=config.port, loop="uvloop",
                             http="httptools", access_log=False, log_level=config.log_level,
                             lifespan="on", server_header=False, date_header=True,
+                            # longer than clients keep idle connections (httpx: 5 s), so the
+                            # client, not a timer racing its next request, ends them
+                            timeout_keep_alive=config.keep_alive,
                             # under --log-json uvicorn's own lines go through our JSON handler
                             **({"log_config": None} if config.log_json else {}),
                             timeout_graceful_shutdown=config.shutdown_grace)
