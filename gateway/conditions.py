@@ -22,6 +22,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from gateway.errors import S3Error, invalid_range, not_modified, precondition_failed
 
 _DIGITS = re.compile(r"[0-9]+")
+MAX_OFFSET = (1 << 63) - 1  # a GetFile offset is an int64
 _ETAG = re.compile(r'\s*(W/)?("[^"]*"|[^,"\s]+)\s*(?:,|$)')
 
 
@@ -31,16 +32,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     Raises 416 ``InvalidRange`` when a well-formed single range selects nothing: its start is
     at or past the end (so any ``bytes=N-`` of an empty object), or it is ``bytes=-0``.
     """
-    if header is None:
+    parsed = _single_range(header)
+    if parsed is None:
         return None
-    unit, eq, spec = header.partition("=")
-    if not eq or unit.strip().lower() != "bytes" or "," in spec:
-        return None  # not a byte range, or several ranges: S3 ignores the header
-    first, dash, last = spec.strip().partition("-")
-    first, last = first.strip(), last.strip()
-    if not dash or (first and not _DIGITS.fullmatch(first)) or (
-            last and not _DIGITS.fullmatch(last)) or not (first or last):
-        return None
+    first, last = parsed
     if not first:  # suffix range: the last N bytes
         length = int(last)
         if length == 0:
@@ -56,6 +51,40 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size:
         raise _unsatisfiable(size)
     return start, min(int(last), size - 1) if last else size - 1
+
+
+def range_start(header: str | None) -> int | None:
+    """Where :func:`parse_range` will start serving, when that does not depend on the size.
+
+    0 for no range (or one S3 ignores), ``N`` for ``bytes=N-`` and ``bytes=N-M``, None for a
+    suffix range. Lets a GET start reading before it knows the object's size; if the object
+    turns out shorter than ``N``, :func:`parse_range` answers 416 as usual.
+    """
+    parsed = _single_range(header)
+    if parsed is None:
+        return 0
+    first, last = parsed
+    if not first or int(first) > MAX_OFFSET:
+        return None
+    if last and int(last) < int(first):
+        return 0  # ignored: the whole object
+    return int(first)
+
+
+def _single_range(header: str | None) -> tuple[str, str] | None:
+    """The first and last positions (digit strings, one may be empty) of a single byte range;
+    None when there is no header or S3 ignores it (not bytes, several ranges, bad syntax)."""
+    if header is None:
+        return None
+    unit, eq, spec = header.partition("=")
+    if not eq or unit.strip().lower() != "bytes" or "," in spec:
+        return None  # not a byte range, or several ranges: S3 ignores the header
+    first, dash, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
+    if not dash or (first and not _DIGITS.fullmatch(first)) or (
+            last and not _DIGITS.fullmatch(last)) or not (first or last):
+        return None
+    return first, last
 
 
 def content_range(start: int, end: int, size: int) -> str:

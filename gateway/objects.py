@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from gateway import metadata
 from gateway.metadata import ObjectMeta
-from gateway.pfs import PFS, Ref
+from gateway.pfs import PFS, FileReader, Ref
 from gateway.pfs_errors import NotFound
 from generated.pfs import pfs_pb2 as pb
 
@@ -73,3 +75,42 @@ async def existing_file(client: PFS, ref: Ref, path: str) -> pb.FileInfo | None:
         if e.kind == "file":
             return None
         raise
+
+
+async def inspect(client: PFS, ref: Ref, path: str) -> tuple[pb.FileInfo, ObjectMeta]:
+    """The file's FileInfo and its stored metadata.
+
+    Against pfsd the metadata is read at the commit InspectFile resolved, so it can come from
+    the cache (then this is one RPC); against pachd both calls run at once at ``ref``.
+    """
+    if not client.is_pfsd:
+        info, meta = await asyncio.gather(client.inspect_file(ref, path),
+                                          metadata.read(client, ref, path))
+        return info, meta
+    info = await client.inspect_file(ref, path)
+    if is_directory(info):
+        return info, ObjectMeta()
+    return info, await metadata.read_at(client, ref, info.file.commit.id, path)
+
+
+async def open_object(client: PFS, ref: Ref, path: str,
+                      offset: int) -> tuple[pb.FileInfo, ObjectMeta, FileReader] | None:
+    """Start reading the file from ``offset``; its FileInfo comes with the bytes (pfsd).
+
+    None when the call brought no FileInfo (pachd, or a failure such as a missing key): the
+    caller then asks InspectFile, which also explains failures. The reader is the caller's
+    to cancel when it answers without the body (a 304, 412 or 416).
+    """
+    if client.is_pfsd is False:
+        return None
+    reader = client.open_file(ref, path, offset)
+    try:
+        info = await reader.info()
+        if info is None or is_directory(info):
+            reader.cancel()
+            return None
+        meta = await metadata.read_at(client, ref, info.file.commit.id, path)
+    except BaseException:
+        reader.cancel()
+        raise
+    return info, meta, reader

@@ -45,6 +45,7 @@ CHANNEL_OPTIONS = [
     ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
 ]
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
+FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the FileInfo (pachd: none)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
 
 # The Pachyderm auth token of the request being served (set by the auth middleware when pachd
@@ -79,10 +80,15 @@ class Ref:
 class PFS:
     """Typed async calls onto one pachd or pfsd address (``host:port`` or ``unix:///path``)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, extensions: bool = True) -> None:
         self.address = address
         self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self.api = _TokenStub(pfs_pb2_grpc.APIStub(self.channel))
+        # Whether the backend is pfsd, learned from the extension metadata it sends (None until
+        # a GetFile or ModifyFile answered). ``extensions=False`` ignores that metadata: the
+        # client then behaves exactly as it does against pachd (tests of the fallback use it).
+        self.use_extensions = extensions
+        self.is_pfsd: bool | None = None if extensions else False
 
     async def close(self) -> None:
         await self.channel.close()
@@ -165,6 +171,10 @@ class PFS:
             req.paginationMarker.CopyFrom(ref.file_pb(after))
         return [f async for f in self.api.WalkFile(req, timeout=UNARY_TIMEOUT)]
 
+    def open_file(self, ref: Ref, path: str, offset: int = 0) -> FileReader:
+        """Start a GetFile from ``offset``; nothing is awaited yet (see :class:`FileReader`)."""
+        return FileReader(self, self.api.GetFile(pb.GetFileRequest(file=ref.file_pb(path), offset=offset)))
+
     async def get_file(self, ref: Ref, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         """Stream a file's bytes from ``offset``; the caller may stop early (the call is cancelled)."""
         call = self.api.GetFile(pb.GetFileRequest(file=ref.file_pb(path), offset=offset))
@@ -200,13 +210,73 @@ class PFS:
             call.cancel()
             raise
         await call
-        for key, value in await call.trailing_metadata() or ():
-            if key == COMMIT_ID_KEY:
-                return value
+        if self.use_extensions:
+            for key, value in await call.trailing_metadata() or ():
+                if key == COMMIT_ID_KEY:
+                    self.is_pfsd = True
+                    return value
         # pachd sends no commit ID: the branch head is the best answer it gives us.
         info = await self.api.InspectBranch(pb.InspectBranchRequest(branch=ref.branch_pb()),
                                             timeout=UNARY_TIMEOUT)
         return info.head.id
+
+
+class FileReader:
+    """One GetFile call: the FileInfo pfsd sends ahead of the bytes, then the bytes.
+
+    :meth:`info` waits for the call's initial metadata, so a handler can decide status and
+    headers (and give up, with :meth:`cancel`) before any byte is read.
+    """
+
+    def __init__(self, client: PFS, call) -> None:
+        self._client = client
+        self._call = call
+
+    async def info(self) -> pb.FileInfo | None:
+        """The file's FileInfo at the commit this call reads, or None when the backend sent none.
+
+        None means pachd (which never sends it), or a call that failed before answering (its
+        error is left for a look-up to explain: a missing key, a directory, a missing commit).
+        """
+        client = self._client
+        if not client.use_extensions or client.is_pfsd is False:
+            return None
+        try:
+            metadata = await self._call.initial_metadata()
+        except grpc.aio.AioRpcError:
+            return None
+        for key, value in metadata or ():
+            if key == FILE_INFO_KEY:
+                client.is_pfsd = True
+                return pb.FileInfo.FromString(value)
+        if not self._call.done():
+            client.is_pfsd = False  # it answered without the header: not pfsd
+        return None
+
+    async def chunks(self, length: int) -> AsyncIterator[bytes]:
+        """At most ``length`` bytes from the call's offset; the call ends when they are read."""
+        remaining = length
+        try:
+            if remaining > 0:
+                async for msg in self._call:
+                    chunk = msg.value
+                    if len(chunk) >= remaining:
+                        yield chunk if len(chunk) == remaining else chunk[:remaining]
+                        return
+                    remaining -= len(chunk)
+                    yield chunk
+        except grpc.aio.AioRpcError as e:
+            raise from_rpc_error(e) from None
+        finally:
+            self._call.cancel()
+
+    async def read(self, length: int) -> bytes:
+        """At most ``length`` bytes, whole (for small bodies)."""
+        parts = [chunk async for chunk in self.chunks(length)]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def cancel(self) -> None:
+        self._call.cancel()
 
 
 class _TokenStub:
@@ -217,6 +287,8 @@ class _TokenStub:
 
     def __getattr__(self, name: str):
         method = getattr(self._stub, name)
+        if request_token.get() is None:
+            return method  # no token: the stub's own callable, no wrapper per call
 
         def call(*args, **kwargs):
             token = request_token.get()

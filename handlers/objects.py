@@ -10,8 +10,8 @@ from gateway import conditions, errors, metadata
 from gateway.body import UploadBody
 from gateway.context import content_type, pfs, request
 from gateway.names import is_commit_id, validate_key
-from gateway.objects import ObjectInfo, existing_file, is_directory
-from gateway.pfs import Ref, delete_file
+from gateway.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
+from gateway.pfs import PFS, FileReader, Ref, delete_file
 from gateway.pfs_errors import NotFound
 from gateway.refs import read_ref, write_ref
 
@@ -22,57 +22,78 @@ async def put_object(bucket: str, key: str) -> Response:
     path = validate_key(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
-    # One call checks the bucket (PFS would create a missing branch; S3 never does) and
+    client = pfs()
+    # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
-    # refused.
-    existing = await existing_file(pfs(), ref, path)
-    if existing is not None and is_directory(existing):
-        raise errors.path_conflict(key)
+    # refused. pfsd applies nothing of a stream before it ends, so there the look-up runs
+    # while the body streams and the stream completes only once it passed; against pachd it
+    # comes first, as pachd may act on a stream's first messages.
+    check = asyncio.ensure_future(existing_file(client, ref, path))
+    if not client.is_pfsd:
+        await asyncio.wait((check,))
+        _refuse_unless_writable(check, key)
 
     async def ops():
         async for op in body.file_ops(path):
             yield op
+            if check.done():
+                _refuse_unless_writable(check, key)  # a missing bucket fails before the last byte
         for op in metadata.write_ops(path, meta):  # also drops a stale sidecar
             yield op
+        await asyncio.wait((check,))
+        _refuse_unless_writable(check, key)
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
-    commit = await pfs().modify_file(ref, ops())
+    try:
+        commit = await client.modify_file(ref, ops())
+    finally:
+        if not check.done():
+            check.cancel()
+        elif not check.cancelled():
+            check.exception()  # retrieved: an upload that failed first must not log it
+    metadata.remember(client, ref, commit, path, meta)
     headers = {"ETag": f'"{body.md5_hex}"', "x-amz-version-id": commit, **body.response_headers()}
     return Response(status_code=200, headers=headers)
 
 
-async def _inspect(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str, ObjectInfo]:
-    """InspectFile and the metadata read, concurrently, at the head or at ``version_id``."""
+def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:
+    existing = check.result()  # raises the look-up's error (NoSuchBucket, ...)
+    if existing is not None and is_directory(existing):
+        raise errors.path_conflict(key)
+
+
+def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
+    """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``."""
     ref = read_ref(bucket)
     path = validate_key(key)
     if version_id is not None:
         if not is_commit_id(version_id):
             raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
         ref = Ref(ref.project, ref.repo, ref.branch, version_id)
-    client = pfs()
+    return ref, path
+
+
+async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str | None) -> ObjectInfo:
+    """The object by InspectFile and its metadata (cached, or one ListFile)."""
     try:
-        info, meta = await asyncio.gather(client.inspect_file(ref, path),
-                                          metadata.read(client, ref, path))
+        info, meta = await inspect(client, ref, path)
     except NotFound as e:
         if version_id is not None and e.kind == "commit":
             raise errors.no_such_version(key, version_id) from None
         raise
     if is_directory(info):
         raise errors.no_such_key(key)
-    return ref, path, ObjectInfo.from_file_info(key, info, meta)
-
-
-async def _answerable(bucket: str, key: str, version_id: str | None):
-    """What GET and HEAD share: the object, its conditions checked, its headers, the range asked."""
-    ref, path, obj = await _inspect(bucket, key, version_id)
-    headers = request().headers
-    conditions.check_preconditions(headers, obj.etag, obj.last_modified)
-    return ref, path, obj, obj.headers(), conditions.parse_range(headers.get("range"), obj.size)
+    return ObjectInfo.from_file_info(key, info, meta)
 
 
 async def head_object(bucket: str, key: str, version_id: str | None = None) -> Response:
-    """Size, ETag, dates and metadata from InspectFile and one ListFile; content is never read."""
-    _, _, obj, out, rng = await _answerable(bucket, key, version_id)
+    """Size, ETag, dates and metadata from InspectFile (and the metadata); content is never read."""
+    ref, path = _target(bucket, key, version_id)
+    obj = await _inspect(pfs(), ref, path, key, version_id)
+    headers = request().headers
+    conditions.check_preconditions(headers, obj.etag, obj.last_modified)
+    rng = conditions.parse_range(headers.get("range"), obj.size)
+    out = obj.headers()
     if rng is None:
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
@@ -86,8 +107,35 @@ SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
 
 
 async def get_object(bucket: str, key: str, version_id: str | None = None) -> Response:
-    """Stream the file, whole or one range, from the commit InspectFile saw."""
-    ref, path, obj, out, rng = await _answerable(bucket, key, version_id)
+    """Stream the file, whole or one range, from one commit.
+
+    Against pfsd one GetFile is the whole conversation: its first answer is the FileInfo, which
+    decides status and headers before any byte is read (the metadata comes from the cache, or
+    one ListFile). Against pachd, or to explain a failure, InspectFile comes first.
+    """
+    req = request()
+    if req.method == "HEAD":  # Starlette routes HEAD to a GET route: answer as HeadObject
+        return await head_object(bucket, key, version_id)
+    ref, path = _target(bucket, key, version_id)
+    headers = req.headers
+    range_header = headers.get("range")
+    client = pfs()
+    offset = conditions.range_start(range_header)
+    opened = await open_object(client, ref, path, offset) if offset is not None else None
+    reader: FileReader | None = None
+    if opened is None:
+        obj = await _inspect(client, ref, path, key, version_id)
+    else:
+        info, meta, reader = opened
+        obj = ObjectInfo.from_file_info(key, info, meta)
+    try:
+        conditions.check_preconditions(headers, obj.etag, obj.last_modified)
+        rng = conditions.parse_range(range_header, obj.size)
+    except BaseException:
+        if reader is not None:
+            reader.cancel()
+        raise
+    out = obj.headers()
     start, end, status = 0, obj.size - 1, 200
     if rng is not None:
         start, end = rng
@@ -95,26 +143,16 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
         out["Content-Range"] = conditions.content_range(start, end, obj.size)
     length = end - start + 1
     out["Content-Length"] = str(length)
-    pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
+    if reader is None or start != offset:
+        if reader is not None:
+            reader.cancel()
+        pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
+        reader = client.open_file(pinned, path, start)
     if length <= SMALL_OBJECT:
         # A small body is read whole: a plain Response costs far less CPU than a streamed one
         # (no task group, no disconnect listener), and memory stays bounded by SMALL_OBJECT.
-        body = b"".join([chunk async for chunk in _read(pinned, path, start, length)])
-        return Response(body, status_code=status, headers=out, media_type=None)
-    return StreamingResponse(_read(pinned, path, start, length), status_code=status,
-                             headers=out, media_type=None)
-
-
-async def _read(ref: Ref, path: str, offset: int, length: int):
-    if length <= 0:
-        return
-    remaining = length
-    async for chunk in pfs().get_file(ref, path, offset):
-        if len(chunk) >= remaining:
-            yield chunk[:remaining]
-            return
-        remaining -= len(chunk)
-        yield chunk
+        return Response(await reader.read(length), status_code=status, headers=out, media_type=None)
+    return StreamingResponse(reader.chunks(length), status_code=status, headers=out, media_type=None)
 
 
 async def delete_object(bucket: str, key: str, version_id: str | None = None) -> Response:
@@ -123,8 +161,10 @@ async def delete_object(bucket: str, key: str, version_id: str | None = None) ->
         raise errors.not_implemented("PFS history is immutable: a version cannot be deleted.")
     ref = write_ref(bucket)
     path = validate_key(key)
-    info = await existing_file(pfs(), ref, path)
+    client = pfs()
+    info = await existing_file(client, ref, path)
     if info is None or is_directory(info):
         return Response(status_code=204)
-    commit = await pfs().modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
+    commit = await client.modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
     return Response(status_code=204, headers={"x-amz-version-id": commit, "x-amz-delete-marker": "true"})
+

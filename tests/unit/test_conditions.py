@@ -15,6 +15,7 @@ from gateway.conditions import (
     http_date,
     parse_http_date,
     parse_range,
+    range_start,
 )
 from gateway.errors import S3Error
 
@@ -84,6 +85,34 @@ def test_unsatisfiable_ranges(header, size):
 
 def test_suffix_range_of_empty_object_serves_it_whole():
     assert parse_range("bytes=-1", 0) is None
+
+
+RANGE_HEADERS = [None, "", "bytes=0-0", "bytes=2-5", "bytes=4-", "bytes=5-100", "bytes=-3", "bytes=-0",
+                 "Bytes=1-2", " bytes = 1 - 2 ", "bytes=5-2", "bytes=abc", "bytes=0-1,3-4", "items=0-1",
+                 "bytes=10-", "bytes=10-20", "bytes=99999999999999999999-"]
+
+
+@pytest.mark.parametrize("header", RANGE_HEADERS)
+@pytest.mark.parametrize("size", [0, 1, 7, 10, 1000])
+def test_range_start_is_where_parse_range_starts(header, size):
+    """A GET starts reading at range_start before it knows the size: it must be where the
+    range it then parses starts (None: it depends on the size; unsatisfiable: anything)."""
+    start = range_start(header)
+    try:
+        rng = parse_range(header, size)
+    except S3Error:
+        return
+    if start is not None:
+        assert start == (rng[0] if rng else 0)
+    else:
+        assert header is not None and "-" in header
+
+
+def test_range_start():
+    assert range_start(None) == 0 and range_start("bytes=0-1,3-4") == 0
+    assert range_start("bytes=7-") == 7 and range_start("bytes=7-9") == 7
+    assert range_start("bytes=-7") is None  # suffix: depends on the size
+    assert range_start("bytes=99999999999999999999-") is None  # past any int64 offset
 
 
 def test_content_range():

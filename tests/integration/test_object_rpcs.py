@@ -1,0 +1,257 @@
+"""The RPCs each object operation makes, against pfsd and against a pachd-like backend.
+
+The gateway runs in-process (its ASGI app, driven by httpx) over a real pfsd process. The PFS
+client's stub is wrapped to record each RPC; in "pachd" mode the wrapper also strips pfsd's
+extension metadata (GetFile's ``pfs-file-info-bin``, ModifyFile's ``pfs-commit-id``), so the
+gateway sees exactly what pachd would send and must take its fallback paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import httpx
+import pytest
+
+from gateway import context, metadata
+from gateway.app import create_app
+from gateway.pfs import PFS
+from tests.pfsd.conftest import start_pfsd
+
+EXTENSION_KEYS = ("pfs-file-info-bin", "pfs-commit-id")
+
+
+class _PachdCall:
+    """A grpc.aio call whose initial and trailing metadata lack pfsd's extension keys."""
+
+    def __init__(self, call) -> None:
+        self._call = call
+
+    def __getattr__(self, name: str):
+        return getattr(self._call, name)
+
+    def __aiter__(self):
+        return self._call.__aiter__()
+
+    def __await__(self):
+        return self._call.__await__()
+
+    async def initial_metadata(self):
+        return [(k, v) for k, v in await self._call.initial_metadata() or () if k not in EXTENSION_KEYS]
+
+    async def trailing_metadata(self):
+        return [(k, v) for k, v in await self._call.trailing_metadata() or () if k not in EXTENSION_KEYS]
+
+
+class Recorder:
+    """Wraps the client's stub: records each RPC by name; ``pachd`` strips the extensions."""
+
+    def __init__(self, stub, pachd: bool) -> None:
+        self._stub = stub
+        self.pachd = pachd
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        method = getattr(self._stub, name)
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            c = method(*args, **kwargs)
+            return _PachdCall(c) if self.pachd else c
+
+        return call
+
+    def take(self) -> list[str]:
+        out, self.calls = self.calls, []
+        return sorted(out)
+
+
+@pytest.fixture(scope="module")
+def pfsd_address(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rpcs")
+    server = start_pfsd(tmp / "data", listen=f"unix://{tmp / 'pfsd.sock'}")
+    yield server.address
+    server.stop()
+
+
+def run(address: str, scenario, pachd: bool = False, extensions: bool = True) -> None:
+    """Run ``scenario(http, rpcs, client)`` against an in-process gateway over ``address``."""
+
+    async def main() -> None:
+        client = PFS(address, extensions=extensions)
+        rpcs = client.api = Recorder(client.api, pachd)
+        context.set_pfs(client)
+        try:
+            transport = httpx.ASGITransport(app=create_app(address))
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+                await scenario(http, rpcs, client)
+        finally:
+            context.set_pfs(None)
+            await client.close()
+
+    asyncio.run(main())
+
+
+async def make_bucket(http: httpx.AsyncClient, rpcs: Recorder, name: str) -> None:
+    assert (await http.put(f"/{name}")).status_code == 200
+    rpcs.take()
+
+
+def test_pfsd_get_and_head_are_one_rpc(pfsd_address):
+    body = b"0123456789" * 100
+
+    async def scenario(http, rpcs, client):
+        await make_bucket(http, rpcs, "master.one")
+        r = await http.put("/master.one/k", content=body, headers={"x-amz-meta-color": "blue",
+                                                                    "Content-Type": "text/x-test"})
+        assert r.status_code == 200, r.text
+        assert rpcs.take() == ["InspectFile", "ModifyFile"]
+        assert client.is_pfsd is True  # learned from ModifyFile's commit ID
+
+        r = await http.get("/master.one/k")  # the metadata is known from the PUT
+        assert rpcs.take() == ["GetFile"]
+        assert r.content == body and r.headers["etag"] == f'"{hashlib.md5(body).hexdigest()}"'
+        assert r.headers["x-amz-meta-color"] == "blue" and r.headers["content-type"] == "text/x-test"
+
+        r = await http.head("/master.one/k")
+        assert rpcs.take() == ["InspectFile"]
+        assert r.headers["content-length"] == str(len(body)) and r.headers["x-amz-meta-color"] == "blue"
+
+        metadata.CACHE.clear()  # a cold cache: one ListFile, then known
+        r = await http.get("/master.one/k")
+        assert rpcs.take() == ["GetFile", "ListFile"] and r.headers["x-amz-meta-color"] == "blue"
+        r = await http.get("/master.one/k")
+        assert rpcs.take() == ["GetFile"] and r.content == body
+
+        # a write elsewhere moves the head: a new commit, a new cache key
+        await http.put("/master.one/other", content=b"x")
+        rpcs.take()
+        r = await http.head("/master.one/k")
+        assert rpcs.take() == ["InspectFile", "ListFile"] and r.headers["x-amz-meta-color"] == "blue"
+
+    run(pfsd_address, scenario)
+
+
+def test_pfsd_ranges_and_conditions_read_only_what_they_answer(pfsd_address):
+    body = bytes(range(256)) * 8
+
+    async def scenario(http, rpcs, client):
+        await make_bucket(http, rpcs, "master.ranges")
+        etag = (await http.put("/master.ranges/k", content=body)).headers["etag"]
+        await http.get("/master.ranges/k")
+        rpcs.take()
+
+        r = await http.get("/master.ranges/k", headers={"Range": "bytes=10-19"})
+        assert r.status_code == 206 and r.content == body[10:20]
+        assert r.headers["content-range"] == f"bytes 10-19/{len(body)}"
+        assert rpcs.take() == ["GetFile"]
+        r = await http.get("/master.ranges/k", headers={"Range": "bytes=2000-"})
+        assert r.status_code == 206 and r.content == body[2000:]
+        assert rpcs.take() == ["GetFile"]
+        # a suffix range needs the size first: InspectFile, then the read from there
+        r = await http.get("/master.ranges/k", headers={"Range": "bytes=-5"})
+        assert r.status_code == 206 and r.content == body[-5:]
+        assert rpcs.take() == ["GetFile", "InspectFile"]
+        # a range S3 ignores (several ranges) serves the whole object from one call
+        r = await http.get("/master.ranges/k", headers={"Range": "bytes=0-1,5-6"})
+        assert r.status_code == 200 and r.content == body
+        assert rpcs.take() == ["GetFile"]
+        # an ignored reversed range started reading at 0 anyway
+        r = await http.get("/master.ranges/k", headers={"Range": "bytes=9-3"})
+        assert r.status_code == 200 and r.content == body
+
+        r = await http.get("/master.ranges/k", headers={"Range": f"bytes={len(body)}-"})
+        assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{len(body)}"
+        r = await http.get("/master.ranges/k", headers={"If-None-Match": etag})
+        assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == etag
+        r = await http.get("/master.ranges/k", headers={"If-Match": '"nope"'})
+        assert r.status_code == 412
+        rpcs.take()
+        r = await http.get("/master.ranges/k", headers={"If-Match": etag, "Range": "bytes=0-0"})
+        assert r.status_code == 206 and r.content == body[:1] and rpcs.take() == ["GetFile"]
+
+        # failures are explained by InspectFile, as before
+        r = await http.get("/master.ranges/missing")
+        assert r.status_code == 404 and "NoSuchKey" in r.text
+        await http.put("/master.ranges/dir/inner", content=b"x")
+        r = await http.get("/master.ranges/dir")
+        assert r.status_code == 404 and "NoSuchKey" in r.text
+        r = await http.get("/master.ranges/k", params={"versionId": "0" * 32})
+        assert r.status_code == 404 and "NoSuchVersion" in r.text
+
+    run(pfsd_address, scenario)
+
+
+def test_pfsd_put_checks_overlap_the_upload(pfsd_address):
+    async def scenario(http, rpcs, client):
+        await make_bucket(http, rpcs, "master.puts")
+        await http.put("/master.puts/k", content=b"x")  # the client learns it talks to pfsd
+        await http.put("/master.puts/dir/inner", content=b"x")
+        rpcs.take()
+        big = b"y" * (3 << 20)
+        r = await http.put("/master.puts/dir", content=big)  # a directory: refused, untouched
+        assert r.status_code == 400 and "both an object and a prefix" in r.text
+        assert (await http.get("/master.puts/dir/inner")).content == b"x"
+        r = await http.put("/nobranch.puts/k", content=big)  # PFS would create the branch
+        assert r.status_code == 404 and "NoSuchBucket" in r.text
+        assert (await http.head("/nobranch.puts")).status_code == 404
+        r = await http.put("/master.nosuchrepo/k", content=b"z")
+        assert r.status_code == 404 and "NoSuchBucket" in r.text
+        r = await http.put("/master.puts/k", content=b"new", headers={"Content-MD5": "AAAAAAAAAAAAAAAAAAAAAA=="})
+        assert r.status_code == 400 and "BadDigest" in r.text
+        assert (await http.get("/master.puts/k")).content == b"x"
+
+    run(pfsd_address, scenario)
+
+
+def test_pachd_like_backend_takes_the_fallback_paths(pfsd_address):
+    body = b"abcdefghij" * 50
+
+    async def scenario(http, rpcs, client):
+        cached = len(metadata.CACHE)
+        await make_bucket(http, rpcs, "master.pachd")
+        r = await http.put("/master.pachd/k", content=body, headers={"x-amz-meta-color": "red"})
+        assert r.status_code == 200
+        version = r.headers["x-amz-version-id"]
+        # no commit-ID trailer: the commit is the branch head, asked afterwards
+        assert rpcs.take() == ["InspectBranch", "InspectFile", "ModifyFile"]
+
+        r = await http.get("/master.pachd/k")  # no FileInfo with the bytes: InspectFile first
+        assert r.content == body and r.headers["x-amz-meta-color"] == "red"
+        assert r.headers["x-amz-version-id"] == version
+        assert rpcs.take() == ["GetFile", "GetFile", "InspectFile", "ListFile"]
+        assert client.is_pfsd is False  # learned: later GETs go straight to InspectFile
+        r = await http.get("/master.pachd/k")
+        assert rpcs.take() == ["GetFile", "InspectFile", "ListFile"] and r.content == body
+        r = await http.head("/master.pachd/k")
+        assert rpcs.take() == ["InspectFile", "ListFile"] and r.headers["x-amz-meta-color"] == "red"
+
+        r = await http.get("/master.pachd/k", headers={"Range": "bytes=5-9"})
+        assert r.status_code == 206 and r.content == body[5:10]
+        r = await http.get("/master.pachd/k", headers={"Range": "bytes=-3"})
+        assert r.status_code == 206 and r.content == body[-3:]
+        r = await http.get("/master.pachd/k", headers={"If-None-Match": r.headers["etag"]})
+        assert r.status_code == 304
+        r = await http.get("/master.pachd/k", params={"versionId": version})
+        assert r.content == body
+        r = await http.get("/master.pachd/missing")
+        assert r.status_code == 404 and "NoSuchKey" in r.text
+        r = await http.put("/nobranch.pachd/k", content=b"x")
+        assert r.status_code == 404 and "NoSuchBucket" in r.text
+        assert len(metadata.CACHE) == cached  # nothing read from pachd is cached
+
+    run(pfsd_address, scenario, pachd=True)
+
+
+def test_extensions_off_behaves_like_pachd(pfsd_address):
+    async def scenario(http, rpcs, client):
+        assert client.is_pfsd is False
+        await make_bucket(http, rpcs, "master.off")
+        await http.put("/master.off/k", content=b"data")
+        assert rpcs.take() == ["InspectBranch", "InspectFile", "ModifyFile"]
+        r = await http.get("/master.off/k")
+        assert r.content == b"data" and rpcs.take() == ["GetFile", "InspectFile", "ListFile"]
+
+    run(pfsd_address, scenario, extensions=False)
+
