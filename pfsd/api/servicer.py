@@ -9,6 +9,7 @@ import grpc
 from generated.auth import auth_pb2_grpc
 from generated.pfs import pfs_pb2_grpc
 from generated.version.versionpb import version_pb2, version_pb2_grpc
+from pfsd.api import pages
 from pfsd.api.base import Backend
 from pfsd.api.commits import CommitServicer
 from pfsd.api.files import FileServicer
@@ -47,6 +48,8 @@ class VersionServicer(version_pb2_grpc.APIServicer):
 
 
 def register(server: grpc.aio.Server, backend: Backend) -> None:
-    pfs_pb2_grpc.add_APIServicer_to_server(PfsServicer(backend), server)
+    pfs = PfsServicer(backend)
+    pfs_pb2_grpc.add_APIServicer_to_server(pfs, server)
+    pages.register(server, pfs)  # extension: listing pages in one message
     auth_pb2_grpc.add_APIServicer_to_server(AuthServicer(), server)
     version_pb2_grpc.add_APIServicer_to_server(VersionServicer(), server)
