@@ -10,10 +10,10 @@ from starlette.responses import Response
 from gateway import errors, listing, multipart
 from gateway.context import pfs, request
 from gateway.names import RESERVED_BRANCH
-from gateway.objects import committed_at, etag_of
+from gateway.pfs import Ref
 from gateway.pfs_errors import AlreadyExists, NotFound
 from gateway.refs import read_ref, write_ref
-from gateway.xml import document, element, timestamp
+from gateway.xml import document, element
 
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -95,9 +95,7 @@ async def list_objects(bucket: str, prefix: str = "", delimiter: str | None = No
     listing.check_delimiter(delimiter)
     ref = read_ref(bucket)
     limit = listing.MAX_KEYS if max_keys is None else min(max_keys, listing.MAX_KEYS)
-    if not ref.commit:
-        await pfs().inspect_branch(ref)  # NoSuchBucket rather than an empty page
-    page = await listing.list_page(pfs(), ref, prefix or "", delimiter, marker, limit)
+    page = await _page(ref, prefix or "", delimiter, marker, limit)
     enc = (lambda s: quote(s, safe="/")) if encoding_type == "url" else (lambda s: s)
     parts = [element("Name", bucket), element("Prefix", enc(prefix or "")),
              element("Marker", enc(marker or "")), element("MaxKeys", limit)]
@@ -108,20 +106,19 @@ async def list_objects(bucket: str, prefix: str = "", delimiter: str | None = No
     parts.append(element("IsTruncated", page.truncated))
     if page.truncated and delimiter:
         parts.append(element("NextMarker", enc(page.last)))
-    parts += [_content(enc(key), info) for key, info in page.files]
+    parts += listing.render_contents(page.files, enc)
     parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
     return Response(document("ListBucketResult", parts), media_type="application/xml")
 
 
-OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
-
-
-def _content(key: str, info, owner: bool = False) -> str:
-    return (f"<Contents>{element('Key', key)}"
-            f"{element('LastModified', timestamp(committed_at(info)))}"
-            f"{element('ETag', chr(34) + etag_of(info) + chr(34))}"
-            f"{element('Size', info.size_bytes)}{OWNER if owner else ''}"
-            "<StorageClass>STANDARD</StorageClass></Contents>")
+async def _page(ref: Ref, prefix: str, delimiter: str | None, after: str | None,
+                limit: int) -> listing.Page:
+    """One listing page; NoSuchBucket rather than an empty page for a missing branch (the
+    listing's own PFS call usually tells, else one InspectBranch does)."""
+    page = await listing.list_page(pfs(), ref, prefix, delimiter, after, limit)
+    if not page.found and not ref.commit:
+        await pfs().inspect_branch(ref)
+    return page
 
 
 async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None = None,
@@ -133,9 +130,7 @@ async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None =
     ref = read_ref(bucket)
     limit = listing.MAX_KEYS if max_keys is None else min(max_keys, listing.MAX_KEYS)
     after = listing.decode_token(continuation_token) if continuation_token else start_after
-    if not ref.commit:
-        await pfs().inspect_branch(ref)
-    page = await listing.list_page(pfs(), ref, prefix or "", delimiter, after, limit)
+    page = await _page(ref, prefix or "", delimiter, after, limit)
     enc = (lambda s: quote(s, safe="/")) if encoding_type == "url" else (lambda s: s)
     parts = [element("Name", bucket), element("Prefix", enc(prefix or "")), element("MaxKeys", limit),
              element("KeyCount", len(page.files) + len(page.prefixes))]
@@ -150,7 +145,7 @@ async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None =
     parts.append(element("IsTruncated", page.truncated))
     if page.truncated:
         parts.append(element("NextContinuationToken", listing.encode_token(page.last)))
-    parts += [_content(enc(key), info, fetch_owner) for key, info in page.files]
+    parts += listing.render_contents(page.files, enc, fetch_owner)
     parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
     return Response(document("ListBucketResult", parts), media_type="application/xml")
 

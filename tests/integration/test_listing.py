@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+
+from gateway import file_pages
+from gateway.pfs import PFS, Ref
+from gateway.pfs_errors import NotFound
+from gateway.refs import read_ref
 
 KEYS = sorted(["a-c", "a/b", "a/c/d", "a/c/e", "ab", "b", "b/x", "c d/e", "z"])
 
@@ -113,3 +120,53 @@ def test_missing_bucket(s3):
     with pytest.raises(ClientError) as e:
         s3.list_objects(Bucket="master.doesnotexist1234")
     assert e.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_page_extension_and_the_pfs_v2_fallback_agree(gateway, s3, bucket, monkeypatch):
+    """pfsd's one-message pages hold what the pfs_v2 streams send; a backend without them
+    (pachd: UNIMPLEMENTED, forced here with a service name pfsd lacks) gets the streams."""
+    for k in ["a", "d/e", "d/f/g", "z"]:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    ref = read_ref(bucket)
+    asks = [(file_pages.walk_file, "/", None, 100), (file_pages.walk_file, "/d/", "/d/e", 100),
+            (file_pages.walk_file, "/", None, 3), (file_pages.list_file, "/", None, 100),
+            (file_pages.list_file, "/d/", None, 1), (file_pages.list_file, "/", "/d/", 100)]
+
+    async def run(service: str):
+        monkeypatch.setattr(file_pages, "SERVICE", service)
+        client = PFS(f"unix://{gateway.data_dir / 'pfsd.sock'}")
+        try:
+            out = []
+            for fn, path, after, number in asks:
+                infos = await fn(client, ref, path, after, number)
+                out.append([(i.file.path, i.file_type, i.size_bytes, i.hash, i.committed.ToNanoseconds(),
+                             i.file.commit.id) for i in infos])
+            with pytest.raises(NotFound) as e:
+                await file_pages.walk_file(client, ref, "/nothing/", None, 10)
+            assert e.value.kind == "file"
+            with pytest.raises(NotFound) as e:
+                await file_pages.list_file(client, Ref(ref.project, ref.repo, "nobranch"), "/", None, 10)
+            assert e.value.kind == "branch"
+            return out, file_pages._backend(client).lacking_until
+        finally:
+            await client.close()
+
+    pages, lacking = asyncio.run(run(file_pages.SERVICE))
+    assert lacking == 0  # pfsd served every page itself
+    assert [p for p, *_ in pages[0]] == ["/", "/a", "/d/", "/d/e", "/d/f/", "/d/f/g", "/z"]
+    streamed, lacking = asyncio.run(run("pfsd.NoSuchService"))
+    assert lacking > 0  # the fallback was taken, and remembered
+    assert streamed == pages
+
+
+def test_listing_skips_the_hidden_tree(s3, bucket):
+    """Metadata sidecars and staged uploads live under .s3g/: never listed, whatever the page size."""
+    for k in ["#first", "a/b", "z"]:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x", ContentType="text/plain", Metadata={"m": "1"})
+    for max_keys in (1, 2, 1000):
+        got = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, PaginationConfig={"PageSize": max_keys}) for o in p.get("Contents", [])]
+        assert got == ["#first", "a/b", "z"]
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert keys(r) == ["#first", "z"] and prefixes(r) == ["a/"]
+    assert keys(s3.list_objects_v2(Bucket=bucket, Prefix=".s3g")) == []

@@ -1,0 +1,167 @@
+"""list_page over an in-memory PFS with pfsd's ListFile/WalkFile order and markers; rendering."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from itertools import product
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway import file_pages, listing
+from gateway.objects import committed_at, etag_of
+from gateway.pfs import Ref
+from gateway.pfs_errors import NotFound
+from gateway.xml import Timestamps, element, timestamp
+from generated.pfs import pfs_pb2 as pb
+
+REF = Ref("default", "repo", "master")
+HIDDEN = [f".s3g/meta/k{i:03d}/x" for i in range(40)]
+KEYS = [" sp", "#h", "-d/x", ".dot", ".s3f", "a", "a-c", "a/b", "a/c/d", "a/c/e", "ab", "b/x", "c d/e", "z"]
+
+
+class FakePFS:
+    """Paths in PFS order; WalkFile/ListFile as pfsd serves them (directories as ``d/``)."""
+
+    def __init__(self, files: list[str]) -> None:
+        self.files = {"/" + f for f in files}
+        entries = set(self.files)
+        for f in self.files:
+            parts = f.split("/")[1:-1]
+            entries.update("/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
+        self.entries = sorted(entries | {"/"})
+        self.calls: list[tuple[str, str, str | None, int, int]] = []  # (rpc, path, after, number, sent)
+
+    def _info(self, path: str) -> pb.FileInfo:
+        if path.endswith("/"):
+            return pb.FileInfo(file=pb.File(path=path), file_type=pb.FileType.DIR)
+        return pb.FileInfo(file=pb.File(path=path), file_type=pb.FileType.FILE, size_bytes=len(path),
+                           hash=bytes(16), committed=Timestamp(seconds=1_700_000_000, nanos=5_000_000))
+
+    def _below(self, path: str) -> list[str]:
+        if path != "/" and path not in self.entries:
+            raise NotFound(f"file {path} not found in repo repo at commit c", "file")
+        return [e for e in self.entries if e.startswith(path)]
+
+    async def walk_file(self, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
+        got = [e for e in self._below(path) if after is None or e > after][:number]
+        self.calls.append(("WalkFile", path, after, number, len(got)))
+        return [self._info(e) for e in got]
+
+    async def list_file(self, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
+        depth = path.count("/")
+        children = [e for e in self._below(path) if e != path and e.rstrip("/").count("/") == depth]
+        got = [e for e in children if after is None or e > after][:number]
+        self.calls.append(("ListFile", path, after, number, len(got)))
+        return [self._info(e) for e in got]
+
+
+@pytest.fixture(autouse=True)
+def _stream_only(monkeypatch):
+    async def no_extension(pfs, name, request):
+        return None  # the fake serves only the pfs_v2 streams, like pachd
+
+    monkeypatch.setattr(file_pages, "_page", no_extension)
+
+
+def expected(keys: list[str], prefix: str, grouped: bool) -> list[str]:
+    """What S3 lists: keys (and, with the delimiter, common prefixes) in order."""
+    out: list[str] = []
+    for k in sorted(keys):
+        if not k.startswith(prefix):
+            continue
+        cut = k.find("/", len(prefix)) if grouped else -1
+        item = k[: cut + 1] if cut >= 0 else k
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def list_all(pfs: FakePFS, prefix: str, grouped: bool, max_keys: int, after: str | None = None) -> list[str]:
+    seen: list[str] = []
+    for _ in range(100):
+        page = asyncio.run(listing.list_page(pfs, REF, prefix, "/" if grouped else None, after, max_keys))
+        items = sorted([k for k, _ in page.files] + page.prefixes)
+        assert len(items) <= max_keys
+        seen += items
+        if not page.truncated:
+            return seen
+        assert page.last == items[-1]
+        after = page.last
+    raise AssertionError("no end")
+
+
+@pytest.mark.parametrize(("prefix", "grouped", "max_keys"),
+                         list(product(["", "a", "a/", "a/c", "a/c/", ".", ".s3g", ".s3g/", "c d/", "zz"],
+                                      [False, True], [1, 2, 3, 1000])))
+def test_pages_list_what_s3_would(prefix, grouped, max_keys):
+    pfs = FakePFS(KEYS + HIDDEN)
+    assert list_all(pfs, prefix, grouped, max_keys) == expected(KEYS, prefix, grouped)
+
+
+@pytest.mark.parametrize("after", ["", " sp", "#h", "-d/x", ".dot", "a", "a/b", "a/c/", "ab", "z", "zz"])
+def test_markers_resume_after(after):
+    pfs = FakePFS(KEYS + HIDDEN)
+    for grouped in (False, True):
+        want = [k for k in expected(KEYS, "", grouped) if k > after]
+        assert list_all(pfs, "", grouped, 4, after=after or None) == want
+
+
+def test_root_walk_starts_past_the_hidden_tree():
+    pfs = FakePFS(["a", "b/c", *HIDDEN])
+    page = asyncio.run(listing.list_page(pfs, REF, "", None, None, 1000))
+    assert [k for k, _ in page.files] == ["a", "b/c"]
+    assert [c[0] for c in pfs.calls] == ["ListFile", "WalkFile"]  # one look at the root first
+    assert sum(c[4] for c in pfs.calls) < 10  # the 40 hidden entries were never sent
+
+
+def test_hidden_tree_met_mid_walk_is_skipped_in_one_step():
+    pfs = FakePFS([" first", "a", *HIDDEN])
+    page = asyncio.run(listing.list_page(pfs, REF, "", None, None, 5))
+    assert [k for k, _ in page.files] == [" first", "a"]
+    # the walk met .s3g/ after " first": its first batch ended inside it, the next starts past it
+    assert pfs.calls[-1][2] == "/" + listing._PAST_HIDDEN
+
+
+def test_grouped_listing_keeps_its_batch_past_the_hidden_directory():
+    pfs = FakePFS(["a", "b/c", *HIDDEN])
+    page = asyncio.run(listing.list_page(pfs, REF, "", "/", None, 1000))
+    assert [k for k, _ in page.files] == ["a"] and page.prefixes == ["b/"]
+    assert len(pfs.calls) == 1
+
+
+def test_found_tells_whether_pfs_answered_for_the_bucket():
+    pfs = FakePFS(["a/b"])
+    assert asyncio.run(listing.list_page(pfs, REF, "a/", None, None, 10)).found
+    assert asyncio.run(listing.list_page(pfs, REF, "nothing/", None, None, 10)).found  # no such dir
+    assert not asyncio.run(listing.list_page(pfs, REF, "", None, None, 0)).found  # asked nothing
+
+    class Missing(FakePFS):
+        async def walk_file(self, *args):
+            raise NotFound("branch master not found in repo repo", "branch")
+
+    with pytest.raises(NotFound):
+        asyncio.run(listing.list_page(Missing([]), REF, "x/", None, None, 10))
+
+
+def test_render_contents_matches_the_element_builder():
+    stamp = Timestamp(seconds=1_700_000_123, nanos=987_654_321)
+    infos = [pb.FileInfo(file=pb.File(path="/a&<b>"), size_bytes=7, hash=bytes(range(16)), committed=stamp),
+             pb.FileInfo(file=pb.File(path="/c"), size_bytes=0, hash=b"f" * 32, committed=stamp)]
+    files = [(i.file.path[1:], i) for i in infos]
+    for owner in (False, True):
+        old = "".join(
+            f"<Contents>{element('Key', k)}{element('LastModified', timestamp(committed_at(i)))}"
+            f"{element('ETag', chr(34) + etag_of(i) + chr(34))}{element('Size', i.size_bytes)}"
+            f"{listing.OWNER if owner else ''}<StorageClass>STANDARD</StorageClass></Contents>"
+            for k, i in files)
+        assert "".join(listing.render_contents(files, lambda s: s, owner)) == old
+
+
+def test_timestamps_match_timestamp():
+    stamps = Timestamps()
+    for seconds, nanos in [(0, 0), (1_700_000_000, 999_999_999), (1_700_000_000, 1_000_000), (951_782_400, 5)]:
+        dt = Timestamp(seconds=seconds, nanos=nanos).ToDatetime(tzinfo=UTC)
+        assert stamps(seconds, nanos) == timestamp(dt)
+    assert timestamp(datetime(2024, 2, 29, 1, 2, 3, 4000, tzinfo=UTC)) == "2024-02-29T01:02:03.004Z"
