@@ -7,6 +7,10 @@ page spent ~150 ms receiving them). pfsd also serves ``/pfsd.Pages/ListFile`` an
 ``FileInfoPage { repeated pfs_v2.FileInfo file_info = 1; }`` holding exactly what the stream
 would have sent, with the same errors. pachd answers those UNIMPLEMENTED: then, and for a
 while after, the pfs_v2 stream is used, so the gateway behaves the same against either.
+
+``until`` ends a page before the first path that sorts at or after it (the end of an S3
+prefix): pfsd stops there (request metadata ``pfs-page-until-bin``), and a stream is cancelled
+there, so a narrow prefix costs what it lists rather than a full page.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from gateway.pfs_errors import from_rpc_error
 from generated.pfs import pfs_pb2 as pb
 
 SERVICE = "pfsd.Pages"
+UNTIL_KEY = "pfs-page-until-bin"
 RETRY_AFTER = 60.0  # seconds before a backend that lacked the extension is asked again
 
 
@@ -62,15 +67,17 @@ def _backend(pfs: PFS) -> _Backend:
     return b
 
 
-async def _page(pfs: PFS, name: str, request) -> list[pb.FileInfo] | None:
+async def _page(pfs: PFS, name: str, request, until: str | None) -> list[pb.FileInfo] | None:
     """The page from pfsd's extension, or None when the backend does not serve it."""
     b = _backend(pfs)
     if b.lacking_until > time.monotonic():
         return None
     token = request_token.get()
-    metadata = ((AUTH_TOKEN_KEY, token),) if token is not None else None
+    metadata = ((AUTH_TOKEN_KEY, token),) if token is not None else ()
+    if until is not None:
+        metadata += ((UNTIL_KEY, until.encode()),)
     try:
-        page = await b.methods[name](request, timeout=UNARY_TIMEOUT, metadata=metadata)
+        page = await b.methods[name](request, timeout=UNARY_TIMEOUT, metadata=metadata or None)
     except grpc.aio.AioRpcError as e:
         if e.code() == grpc.StatusCode.UNIMPLEMENTED:
             b.lacking_until = time.monotonic() + RETRY_AFTER
@@ -79,19 +86,37 @@ async def _page(pfs: PFS, name: str, request) -> list[pb.FileInfo] | None:
     return list(page.file_info)
 
 
-async def list_file(pfs: PFS, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
-    """:meth:`PFS.list_file` (a directory's children after ``after``), in one message if it can."""
+async def _stream(pfs: PFS, name: str, request, until: str | None) -> list[pb.FileInfo]:
+    """The page from the pfs_v2 stream, cancelled at ``until``."""
+    call = getattr(pfs.api, name)(request, timeout=UNARY_TIMEOUT)
+    out = []
+    try:
+        async for info in call:
+            if until is not None and info.file.path >= until:
+                break
+            out.append(info)
+    except grpc.aio.AioRpcError as e:
+        raise from_rpc_error(e) from None
+    finally:
+        call.cancel()
+    return out
+
+
+async def list_file(pfs: PFS, ref: Ref, path: str, after: str | None, number: int,
+                    until: str | None = None) -> list[pb.FileInfo]:
+    """A directory's children after ``after`` (and before ``until``), at most ``number``."""
     req = pb.ListFileRequest(file=ref.file_pb(path), number=number)
     if after:
         req.paginationMarker.CopyFrom(ref.file_pb(after))
-    page = await _page(pfs, "ListFile", req)
-    return page if page is not None else await pfs.list_file(ref, path, after, number)
+    page = await _page(pfs, "ListFile", req, until)
+    return page if page is not None else await _stream(pfs, "ListFile", req, until)
 
 
-async def walk_file(pfs: PFS, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
-    """:meth:`PFS.walk_file` (a subtree after ``after``, depth first), in one message if it can."""
+async def walk_file(pfs: PFS, ref: Ref, path: str, after: str | None, number: int,
+                    until: str | None = None) -> list[pb.FileInfo]:
+    """A subtree after ``after`` (and before ``until``), depth first, at most ``number``."""
     req = pb.WalkFileRequest(file=ref.file_pb(path), number=number)
     if after:
         req.paginationMarker.CopyFrom(ref.file_pb(after))
-    page = await _page(pfs, "WalkFile", req)
-    return page if page is not None else await pfs.walk_file(ref, path, after, number)
+    page = await _page(pfs, "WalkFile", req, until)
+    return page if page is not None else await _stream(pfs, "WalkFile", req, until)

@@ -65,6 +65,13 @@ def _just_before(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) - 1) + _TOP
 
 
+def _past(prefix: str) -> str | None:
+    """The first string after every key that starts with ``prefix`` (None: no such bound)."""
+    if not prefix or ord(prefix[-1]) >= 0x10FFFF:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def _start_after(prefix: str, marker: str | None) -> str:
     before = _just_before(prefix)
     return max(before, marker or "")
@@ -96,10 +103,12 @@ async def list_page(pfs: PFS, ref: Ref, prefix: str, delimiter: str | None,
     if not grouped and not directory and await _hidden_next(pfs, ref, prefix, cursor):
         cursor = _PAST_HIDDEN
     fetch = file_pages.list_file if grouped else file_pages.walk_file
+    end = _past(prefix)
+    until = "/" + end if end is not None else None  # PFS stops there: a narrow prefix lists little
     files, prefixes = page.files, page.prefixes
     while True:
         try:
-            batch = await fetch(pfs, ref, "/" + directory, "/" + cursor if cursor else None, want)
+            batch = await fetch(pfs, ref, "/" + directory, "/" + cursor if cursor else None, want, until)
         except NotFound as e:
             if e.kind in ("file", None):
                 page.found = page.found or e.kind == "file"

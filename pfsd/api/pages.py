@@ -6,8 +6,11 @@ listing page was dominated by message overhead. These methods take the pfs_v2
 ``ListFileRequest`` / ``WalkFileRequest`` and answer one message, encoded as
 ``message FileInfoPage { repeated pfs_v2.FileInfo file_info = 1; }``, holding exactly the
 FileInfos the pfs_v2 RPC would stream, in order; errors are the statuses it would end with.
-``number`` must be 1..MAX_NUMBER (a page, not a whole tree, is held in memory). pachd has no
-such service (UNIMPLEMENTED): clients fall back to the stream.
+``number`` must be 1..MAX_NUMBER (a page, not a whole tree, is held in memory). Optional
+request metadata ``pfs-page-until-bin`` (a UTF-8 path) ends a forward page before the first
+entry that sorts at or after it: a listing of a narrow S3 prefix then costs what it returns,
+not ``number`` entries. pachd has no such service (UNIMPLEMENTED): clients fall back to the
+stream.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pfsd.api.convert import file_info
 
 SERVICE = "pfsd.Pages"
 MAX_NUMBER = 10_000
+UNTIL_KEY = "pfs-page-until-bin"
 
 
 def _varint(n: int) -> bytes:
@@ -40,12 +44,17 @@ class PageServicer:
     def __init__(self, files: Any) -> None:
         self.files = files
 
-    async def _page(self, request: Any, recursive: bool) -> bytes:
+    async def _page(self, request: Any, context: Any, recursive: bool) -> bytes:
         if not 0 < request.number <= MAX_NUMBER:
             raise errors.invalid(f"number must be between 1 and {MAX_NUMBER}")
+        until = next((v.decode() for k, v in context.invocation_metadata() or () if k == UNTIL_KEY), None)
+        if until is not None and request.reverse:
+            raise errors.invalid(f"{UNTIL_KEY} bounds forward listings only")
         entries, msg = self.files._listing(request, recursive)
         out = bytearray()
         for n, entry in enumerate(entries, 1):
+            if until is not None and entry.path >= until:
+                break
             data = file_info(msg, entry).SerializeToString()
             out += b"\x0a" + _varint(len(data)) + data  # field 1, length-delimited
             if n == request.number:
@@ -54,11 +63,11 @@ class PageServicer:
 
     @rpc
     async def ListFile(self, request: pfs_pb2.ListFileRequest, context: Any) -> bytes:
-        return await self._page(request, recursive=False)
+        return await self._page(request, context, recursive=False)
 
     @rpc
     async def WalkFile(self, request: pfs_pb2.WalkFileRequest, context: Any) -> bytes:
-        return await self._page(request, recursive=True)
+        return await self._page(request, context, recursive=True)
 
 
 def register(server: grpc.aio.Server, files: Any) -> None:

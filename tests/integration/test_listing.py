@@ -128,17 +128,18 @@ def test_page_extension_and_the_pfs_v2_fallback_agree(gateway, s3, bucket, monke
     for k in ["a", "d/e", "d/f/g", "z"]:
         s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
     ref = read_ref(bucket)
-    asks = [(file_pages.walk_file, "/", None, 100), (file_pages.walk_file, "/d/", "/d/e", 100),
-            (file_pages.walk_file, "/", None, 3), (file_pages.list_file, "/", None, 100),
-            (file_pages.list_file, "/d/", None, 1), (file_pages.list_file, "/", "/d/", 100)]
+    asks = [(file_pages.walk_file, "/", None, 100, None), (file_pages.walk_file, "/d/", "/d/e", 100, None),
+            (file_pages.walk_file, "/", None, 3, None), (file_pages.list_file, "/", None, 100, None),
+            (file_pages.list_file, "/d/", None, 1, None), (file_pages.list_file, "/", "/d/", 100, None),
+            (file_pages.walk_file, "/", None, 100, "/d/f"), (file_pages.list_file, "/", None, 100, "/e")]
 
     async def run(service: str):
         monkeypatch.setattr(file_pages, "SERVICE", service)
         client = PFS(f"unix://{gateway.data_dir / 'pfsd.sock'}")
         try:
             out = []
-            for fn, path, after, number in asks:
-                infos = await fn(client, ref, path, after, number)
+            for fn, path, after, number, until in asks:
+                infos = await fn(client, ref, path, after, number, until)
                 out.append([(i.file.path, i.file_type, i.size_bytes, i.hash, i.committed.ToNanoseconds(),
                              i.file.commit.id) for i in infos])
             with pytest.raises(NotFound) as e:
@@ -154,6 +155,8 @@ def test_page_extension_and_the_pfs_v2_fallback_agree(gateway, s3, bucket, monke
     pages, lacking = asyncio.run(run(file_pages.SERVICE))
     assert lacking == 0  # pfsd served every page itself
     assert [p for p, *_ in pages[0]] == ["/", "/a", "/d/", "/d/e", "/d/f/", "/d/f/g", "/z"]
+    assert [p for p, *_ in pages[-2]] == ["/", "/a", "/d/", "/d/e"]
+    assert [p for p, *_ in pages[-1]] == ["/a", "/d/"]
     streamed, lacking = asyncio.run(run("pfsd.NoSuchService"))
     assert lacking > 0  # the fallback was taken, and remembered
     assert streamed == pages

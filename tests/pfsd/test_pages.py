@@ -28,10 +28,11 @@ FileInfoPage = _page_class()
 NAMES = ["/a/x", "/a/y/z", "/a-b", "/a0", "/b", "/c/d/e/f", "/.s3g/meta/b/e30"]
 
 
-def page_of(channel: grpc.Channel, rpc: str, request) -> list[pfs_pb2.FileInfo]:
+def page_of(channel: grpc.Channel, rpc: str, request, until: str | None = None) -> list[pfs_pb2.FileInfo]:
     call = channel.unary_unary(f"/pfsd.Pages/{rpc}", request_serializer=type(request).SerializeToString,
                                response_deserializer=FileInfoPage.FromString)
-    return list(call(request).file_info)
+    metadata = (("pfs-page-until-bin", until.encode()),) if until is not None else None
+    return list(call(request, metadata=metadata).file_info)
 
 
 @pytest.fixture
@@ -75,3 +76,17 @@ def test_pages_are_bounded(channel, filled) -> None:
     for number in (0, 10_001):
         req = pfs_pb2.WalkFileRequest(file=pfs_pb2.File(commit=head(repo), path="/"), number=number)
         assert code_of(page_of, channel, "WalkFile", req)[0] == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_until_ends_a_page_before_a_path(stub, channel, filled) -> None:
+    repo, _ = filled
+    for until in ["/", "/a", "/a/", "/a/y", "/a0", "/c/d/e/f", "/zz", "/\u00e9"]:
+        for number in (1, 3, 100):
+            for rpc, req_type, stream in (("ListFile", pfs_pb2.ListFileRequest, stub.ListFile),
+                                          ("WalkFile", pfs_pb2.WalkFileRequest, stub.WalkFile)):
+                req = req_type(file=pfs_pb2.File(commit=head(repo), path="/"), number=number)
+                every = list(stream(req))
+                want = every[: next((i for i, f in enumerate(every) if f.file.path >= until), len(every))]
+                assert page_of(channel, rpc, req, until) == want, (rpc, until, number)
+    req = pfs_pb2.ListFileRequest(file=pfs_pb2.File(commit=head(repo), path="/"), number=5, reverse=True)
+    assert code_of(page_of, channel, "ListFile", req, "/b")[0] == grpc.StatusCode.INVALID_ARGUMENT

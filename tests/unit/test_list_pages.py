@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from itertools import product
+from types import SimpleNamespace
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,8 +22,23 @@ HIDDEN = [f".s3g/meta/k{i:03d}/x" for i in range(40)]
 KEYS = [" sp", "#h", "-d/x", ".dot", ".s3f", "a", "a-c", "a/b", "a/c/d", "a/c/e", "ab", "b/x", "c d/e", "z"]
 
 
+class FakeCall:
+    """A pfs_v2 server stream: entries are sent as they are read; ``cancel`` ends it."""
+
+    def __init__(self, record: list, entries) -> None:
+        self.record, self.entries = record, entries
+
+    async def __aiter__(self):
+        for e in self.entries:
+            self.record[4] += 1
+            yield e
+
+    def cancel(self) -> None:
+        pass
+
+
 class FakePFS:
-    """Paths in PFS order; WalkFile/ListFile as pfsd serves them (directories as ``d/``)."""
+    """Paths in PFS order; WalkFile/ListFile streams as pfsd serves them (directories as ``d/``)."""
 
     def __init__(self, files: list[str]) -> None:
         self.files = {"/" + f for f in files}
@@ -31,7 +47,8 @@ class FakePFS:
             parts = f.split("/")[1:-1]
             entries.update("/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
         self.entries = sorted(entries | {"/"})
-        self.calls: list[tuple[str, str, str | None, int, int]] = []  # (rpc, path, after, number, sent)
+        self.calls: list[list] = []  # [rpc, path, after, number, entries sent]
+        self.api = SimpleNamespace(WalkFile=self._walk, ListFile=self._list)
 
     def _info(self, path: str) -> pb.FileInfo:
         if path.endswith("/"):
@@ -44,22 +61,25 @@ class FakePFS:
             raise NotFound(f"file {path} not found in repo repo at commit c", "file")
         return [e for e in self.entries if e.startswith(path)]
 
-    async def walk_file(self, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
-        got = [e for e in self._below(path) if after is None or e > after][:number]
-        self.calls.append(("WalkFile", path, after, number, len(got)))
-        return [self._info(e) for e in got]
+    def _call(self, rpc: str, req, entries: list[str]) -> FakeCall:
+        after = req.paginationMarker.path or None
+        got = [self._info(e) for e in entries if after is None or e > after][: req.number or None]
+        self.calls.append(record := [rpc, req.file.path, after, req.number, 0])
+        return FakeCall(record, got)
 
-    async def list_file(self, ref: Ref, path: str, after: str | None, number: int) -> list[pb.FileInfo]:
+    def _walk(self, req, timeout=None) -> FakeCall:
+        return self._call("WalkFile", req, self._below(req.file.path))
+
+    def _list(self, req, timeout=None) -> FakeCall:
+        path = req.file.path
         depth = path.count("/")
-        children = [e for e in self._below(path) if e != path and e.rstrip("/").count("/") == depth]
-        got = [e for e in children if after is None or e > after][:number]
-        self.calls.append(("ListFile", path, after, number, len(got)))
-        return [self._info(e) for e in got]
+        return self._call("ListFile", req, [e for e in self._below(path)
+                                            if e != path and e.rstrip("/").count("/") == depth])
 
 
 @pytest.fixture(autouse=True)
 def _stream_only(monkeypatch):
-    async def no_extension(pfs, name, request):
+    async def no_extension(pfs, name, request, until):
         return None  # the fake serves only the pfs_v2 streams, like pachd
 
     monkeypatch.setattr(file_pages, "_page", no_extension)
@@ -138,7 +158,7 @@ def test_found_tells_whether_pfs_answered_for_the_bucket():
     assert not asyncio.run(listing.list_page(pfs, REF, "", None, None, 0)).found  # asked nothing
 
     class Missing(FakePFS):
-        async def walk_file(self, *args):
+        def _walk(self, *args, **kwargs):
             raise NotFound("branch master not found in repo repo", "branch")
 
     with pytest.raises(NotFound):
@@ -165,3 +185,11 @@ def test_timestamps_match_timestamp():
         dt = Timestamp(seconds=seconds, nanos=nanos).ToDatetime(tzinfo=UTC)
         assert stamps(seconds, nanos) == timestamp(dt)
     assert timestamp(datetime(2024, 2, 29, 1, 2, 3, 4000, tzinfo=UTC)) == "2024-02-29T01:02:03.004Z"
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_narrow_prefix_reads_no_further_than_its_end(grouped):
+    pfs = FakePFS([f"l/{i:04d}" for i in range(300)])
+    page = asyncio.run(listing.list_page(pfs, REF, "l/001", "/" if grouped else None, None, 1000))
+    assert [k for k, _ in page.files] == [f"l/{i:04d}" for i in range(10, 20)]
+    assert pfs.calls[-1][4] == 11  # the stream was left at l/0020, the first key past the prefix
