@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from generated.pfs import pfs_pb2
@@ -49,8 +51,60 @@ def commit_info(
     return info
 
 
+# Hand-encoded FileInfo: building the message (a copy of the commit per entry, a Timestamp) took
+# ~15 us of a listing's ~20 us per entry; these bytes take ~2 us and equal SerializeToString's
+# output (fields in number order, defaults omitted; tests/pfsd/test_wire.py checks it).
+def commit_field(commit: pfs_pb2.Commit) -> bytes:
+    """`File.commit` (field 1) encoded once per request, for `file_info_bytes`."""
+    data = commit.SerializeToString()
+    return b"\x0a" + _varint(len(data)) + data
+
+
+def file_info_bytes(commit: bytes, entry: Entry) -> bytes:
+    """The serialized FileInfo of `entry` at the commit encoded by `commit_field`."""
+    path = entry.path.encode()
+    file = commit + b"\x12" + _varint(len(path)) + path
+    out = b"\x0a" + _varint(len(file)) + file
+    row = entry.row
+    if row is None:
+        return out + b"\x10\x02"  # file_type DIR
+    out += b"\x10\x01" + _committed(row.committed)  # file_type FILE, committed
+    if row.size:
+        out += b"\x20" + _varint(row.size)
+    if row.md5:
+        out += b"\x2a" + _varint(len(row.md5)) + row.md5
+    return out
+
+
+@functools.lru_cache(maxsize=4096)  # the files of one commit share their time
+def _committed(seconds: float) -> bytes:
+    """Field 3, a Timestamp, as Timestamp.FromNanoseconds(int(seconds * 1e9)) sets it."""
+    whole, nanos = divmod(int(seconds * 1e9), 1_000_000_000)
+    stamp = (b"\x08" + _varint(whole) if whole else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
+    return b"\x1a" + _varint(len(stamp)) + stamp
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL[n]
+    if n < 0x4000:
+        return bytes((n & 0x7F | 0x80, n >> 7))
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL = [bytes([i]) for i in range(0x80)]
+
+
 def file_info(commit: pfs_pb2.Commit, entry: Entry) -> pfs_pb2.FileInfo:
-    """A FileInfo: files carry size, MD5 digest and commit time; directories only their path."""
+    """A FileInfo: files carry size, MD5 digest and commit time; directories only their path.
+
+    The reference form; the read RPCs send `file_info_bytes`, its serialization built faster.
+    """
     file = pfs_pb2.File(commit=commit, path=entry.path)
     row = entry.row
     if row is None:

@@ -12,7 +12,7 @@ from google.protobuf import empty_pb2, wrappers_pb2
 from generated.pfs import pfs_pb2
 from pfsd import errors
 from pfsd.api.base import Backend, find_commit, rpc
-from pfsd.api.convert import commit_msg, file_info
+from pfsd.api.convert import commit_field, commit_msg, file_info_bytes
 from pfsd.names import DEFAULT_PROJECT, clean_path, dir_prefix, prefix_end
 from pfsd.store import meta, views
 from pfsd.store.meta import CommitRec, RepoRec
@@ -89,20 +89,21 @@ class FileServicer:
             raise errors.file_not_found(path, str(repo), rec.id)
         content = views.content_of(self.backend.db, row)
         # Sent before any data, even when no data message follows (empty file, offset past the end).
-        info = file_info(msg, Entry(path, row)).SerializeToString()
+        info = file_info_bytes(commit_field(msg), Entry(path, row))
         await context.send_initial_metadata(((FILE_INFO_KEY, info),))
         async for chunk in self.backend.content.stream(content, max(0, request.offset)):
             yield wrappers_pb2.BytesValue(value=chunk)
 
     @rpc
-    async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> pfs_pb2.FileInfo:
+    async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> bytes:
+        """A serialized FileInfo (servicer.RAW_METHODS sends bytes as they are)."""
         repo, rec, view, msg = self._resolve(request.file.commit)
         path = clean_path(request.file.path)
         row = views.lookup(self.backend.db, view, path)
         if row is not None:
-            return file_info(msg, Entry(path, row))
+            return file_info_bytes(commit_field(msg), Entry(path, row))
         if self._is_dir(view, path):
-            return file_info(msg, Entry(dir_prefix(path), None))
+            return file_info_bytes(commit_field(msg), Entry(dir_prefix(path), None))
         raise errors.file_not_found(path, str(repo), rec.id)
 
     def _listing(
@@ -143,36 +144,38 @@ class FileServicer:
 
     async def _page(
         self, request: pfs_pb2.ListFileRequest | pfs_pb2.WalkFileRequest, recursive: bool
-    ) -> AsyncIterator[pfs_pb2.FileInfo]:
+    ) -> AsyncIterator[bytes]:
         entries, msg = self._listing(request, recursive)
+        commit = commit_field(msg)
         number = request.number or None
         sent = 0
         for entry in entries:
-            yield file_info(msg, entry)
+            yield file_info_bytes(commit, entry)
             sent += 1
             if number is not None and sent >= number:
                 return
 
     @rpc
-    async def ListFile(self, request: pfs_pb2.ListFileRequest, context: Ctx) -> AsyncIterator[pfs_pb2.FileInfo]:
+    async def ListFile(self, request: pfs_pb2.ListFileRequest, context: Ctx) -> AsyncIterator[bytes]:
         async for info in self._page(request, recursive=False):
             yield info
 
     @rpc
-    async def WalkFile(self, request: pfs_pb2.WalkFileRequest, context: Ctx) -> AsyncIterator[pfs_pb2.FileInfo]:
+    async def WalkFile(self, request: pfs_pb2.WalkFileRequest, context: Ctx) -> AsyncIterator[bytes]:
         async for info in self._page(request, recursive=True):
             yield info
 
     @rpc
-    async def GlobFile(self, request: pfs_pb2.GlobFileRequest, context: Ctx) -> AsyncIterator[pfs_pb2.FileInfo]:
+    async def GlobFile(self, request: pfs_pb2.GlobFileRequest, context: Ctx) -> AsyncIterator[bytes]:
         _, _, view, msg = self._resolve(request.commit)
+        commit = commit_field(msg)
         pattern = clean_path(request.pattern)
         regex = glob_regex(pattern)
         meta_at = GLOB_META.search(pattern)
         literal = pattern if meta_at is None else pattern[: meta_at.start()]
         base = literal[: literal.rfind("/") + 1] or "/"
         if pattern == "/":
-            yield file_info(msg, Entry("/", None))
+            yield file_info_bytes(commit, Entry("/", None))
         depth = None
         if "**" not in pattern:
             depth = pattern.count("/") - base.count("/") + 1
@@ -182,7 +185,7 @@ class FileServicer:
             if lower and entry.path < lower or upper and entry.path >= upper:
                 continue
             if regex.match(name):
-                yield file_info(msg, entry)
+                yield file_info_bytes(commit, entry)
 
     @rpc
     async def DeleteAll(self, request: empty_pb2.Empty, context: Ctx) -> empty_pb2.Empty:

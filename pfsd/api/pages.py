@@ -22,7 +22,7 @@ import grpc
 from generated.pfs import pfs_pb2
 from pfsd import errors
 from pfsd.api.base import rpc
-from pfsd.api.convert import file_info
+from pfsd.api.convert import commit_field, file_info_bytes
 
 SERVICE = "pfsd.Pages"
 MAX_NUMBER = 10_000
@@ -51,11 +51,12 @@ class PageServicer:
         if until is not None and request.reverse:
             raise errors.invalid(f"{UNTIL_KEY} bounds forward listings only")
         entries, msg = self.files._listing(request, recursive)
+        commit = commit_field(msg)
         out = bytearray()
         for n, entry in enumerate(entries, 1):
             if until is not None and entry.path >= until:
                 break
-            data = file_info(msg, entry).SerializeToString()
+            data = file_info_bytes(commit, entry)
             out += b"\x0a" + _varint(len(data)) + data  # field 1, length-delimited
             if n == request.number:
                 break

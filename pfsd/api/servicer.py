@@ -47,9 +47,41 @@ class VersionServicer(version_pb2_grpc.APIServicer):
         return version_pb2.Version(major=major, minor=minor, micro=micro, additional="pfsd")
 
 
+# Methods whose handlers may answer already-serialized bytes (hand-encoded FileInfos).
+RAW_METHODS = frozenset({"InspectFile", "ListFile", "WalkFile", "GlobFile"})
+
+
+class _Capture:
+    """Stands in for the server to catch the handler table the generated code registers."""
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        self.service, self.handlers = service, handlers
+
+
+def _serialize_or_pass(message: Any) -> bytes:
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
+def _add_pfs(servicer: PfsServicer, server: grpc.aio.Server) -> None:
+    """pfs_v2.API as generated, except that RAW_METHODS may answer bytes as they are."""
+    table = _Capture()
+    pfs_pb2_grpc.add_APIServicer_to_server(servicer, table)
+    handlers = dict(table.handlers)
+    for name in RAW_METHODS:
+        h = handlers[name]
+        make = grpc.unary_stream_rpc_method_handler if h.response_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[name] = make(h.unary_stream or h.unary_unary, request_deserializer=h.request_deserializer,
+                              response_serializer=_serialize_or_pass)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(table.service, handlers),))
+    server.add_registered_method_handlers(table.service, handlers)
+
+
 def register(server: grpc.aio.Server, backend: Backend) -> None:
     pfs = PfsServicer(backend)
-    pfs_pb2_grpc.add_APIServicer_to_server(pfs, server)
+    _add_pfs(pfs, server)
     pages.register(server, pfs)  # extension: listing pages in one message
     auth_pb2_grpc.add_APIServicer_to_server(AuthServicer(), server)
     version_pb2_grpc.add_APIServicer_to_server(VersionServicer(), server)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pfsd.names import prefix_end
 from pfsd.store.content import Content
@@ -20,11 +20,13 @@ Chain = tuple[tuple[int, int], ...]
 _COLS = "path, seq, size, md5, blob, inline_id, committed"
 _POINT = f"SELECT {_COLS} FROM files WHERE lineage=? AND path=? AND seq<=? ORDER BY seq DESC LIMIT 1"
 _NEXT = f"SELECT {_COLS} FROM files WHERE lineage=? AND path>=? AND path<? AND seq<=? ORDER BY path, seq DESC LIMIT 1"
+_BATCH = f"SELECT {_COLS} FROM files WHERE lineage=? AND path>=? AND path<? AND seq<=? ORDER BY path, seq DESC LIMIT ?"
 _PREV_PATH = "SELECT path FROM files WHERE lineage=? AND path>=? AND path<? ORDER BY path DESC LIMIT 1"
+BATCH_MIN, BATCH_MAX = 8, 256
 
 
-@dataclass(frozen=True)
-class Row:
+# NamedTuples, not dataclasses: a listing builds one per entry, and a tuple is built ~5x faster.
+class Row(NamedTuple):
     """One file version: size -1 is a tombstone."""
 
     path: str
@@ -36,8 +38,7 @@ class Row:
     committed: float
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A listing entry: a file (with its row) or a directory (path ends with `/`)."""
 
     path: str
@@ -89,6 +90,76 @@ def next_live(conn: sqlite3.Connection, chain: Chain, lo: str, hi: str) -> Row |
         lo = best.path + "\x00"
 
 
+class _Run:
+    """One lineage's rows in [lo, hi) in path order, newest version first, a batch at a time.
+
+    Batches, not one open cursor: an unfinished statement would pin the read snapshot of the
+    shared connection for every other request while a listing waits on its client. Each batch
+    grows while it is read through and shrinks after a jump (a skipped subtree) or when it held
+    mostly old versions of few paths, so an entry costs a bounded number of rows read.
+    """
+
+    __slots__ = ("conn", "lineage", "seq", "hi", "rows", "pos", "full", "size", "used")
+
+    def __init__(self, conn: sqlite3.Connection, lineage: int, seq: int, hi: str) -> None:
+        self.conn, self.lineage, self.seq, self.hi = conn, lineage, seq, hi
+        self.rows: list[tuple] = []
+        self.pos = 0
+        self.full = True  # whether rows past the batch may exist
+        self.size = BATCH_MIN
+        self.used = 0  # distinct paths handed out from this batch
+
+    def head(self, lo: str) -> tuple | None:
+        """The newest version (seq <= the chain's) of the smallest path >= lo, as a raw row."""
+        rows, pos = self.rows, self.pos
+        while True:
+            while pos < len(rows):
+                row = rows[pos]
+                if row[0] >= lo:
+                    if pos != self.pos or not self.used:
+                        self.used += 1
+                    self.pos = pos
+                    return row  # the first row of its path in the batch: its newest version
+                pos += 1
+            if not self.full:
+                self.pos = pos
+                return None
+            sequential = bool(rows) and lo == rows[-1][0] + "\x00"
+            if sequential:
+                self.size = min(BATCH_MAX, max(BATCH_MIN, 2 * self.used))
+            else:
+                self.size = BATCH_MIN
+            rows = self.rows = self.conn.execute(_BATCH, (self.lineage, lo, self.hi, self.seq, self.size)).fetchall()
+            self.full = len(rows) == self.size
+            pos = self.pos = 0
+            self.used = 0
+
+
+class Scanner:
+    """`next_live` for a sequence of nondecreasing `lo`s (a walk), reading rows in batches."""
+
+    def __init__(self, conn: sqlite3.Connection, chain: Chain, hi: str) -> None:
+        self.runs = [_Run(conn, lineage, seq, hi) for lineage, seq in chain]
+
+    def next_live(self, lo: str) -> Row | None:
+        """The live row with the smallest path in [lo, hi); `lo` never decreases between calls."""
+        runs = self.runs
+        while True:
+            if len(runs) == 1:
+                best = runs[0].head(lo)
+            else:
+                best = None
+                for run in runs:  # the first lineage in the chain holding a path shadows the rest
+                    head = run.head(lo)
+                    if head is not None and (best is None or head[0] < best[0]):
+                        best = head
+            if best is None:
+                return None
+            if best[2] != TOMBSTONE:
+                return Row(*best)
+            lo = best[0] + "\x00"
+
+
 def prev_live(conn: sqlite3.Connection, chain: Chain, lo: str, hi: str) -> Row | None:
     """The live row with the largest path in [lo, hi)."""
     while True:
@@ -133,11 +204,17 @@ def walk(
             lo = max(lo, prefix_end(after))
         else:
             lo = max(lo, after if after.endswith("/") else after + "\x00")
+    scan = Scanner(conn, chain, hi)
+    plen = len(prefix)
     while True:
-        row = next_live(conn, chain, lo, hi)
+        row = scan.next_live(lo)
         if row is None:
             return
-        segments = row.path[len(prefix) :].split("/")
+        if not emitted and "/" not in row.path[plen:]:  # a direct child file: the common case
+            yield Entry(row.path, row)
+            lo = row.path + "\x00"
+            continue
+        segments = row.path[plen:].split("/")
         dirs = [prefix + "/".join(segments[: i + 1]) + "/" for i in range(len(segments) - 1)]
         if max_depth is not None:
             dirs = dirs[:max_depth]

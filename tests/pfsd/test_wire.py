@@ -1,0 +1,35 @@
+"""The hand-encoded FileInfo bytes equal protobuf's serialization of the message."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pfsd.api.convert import commit_field, commit_msg, file_info, file_info_bytes
+from pfsd.store.meta import RepoRec
+from pfsd.store.views import Entry, Row
+
+REPOS = [RepoRec(1, "default", "r", "user", "", 0.0), RepoRec(2, "p" * 200, "x" * 90, "spec", "", 0.0)]
+PATHS = ["/a", "/dir/", "/", "/ünïcode/☃ key", "/" + "k" * 300]
+
+
+def rows(path: str) -> list[Row | None]:
+    md5 = hashlib.md5(path.encode()).digest()
+    return [
+        None,  # a directory
+        Row(path, 7, 0, md5, None, 3, 1_795_617_476.085331),
+        Row(path, 7, 5, None, "ab" * 32, None, 1_795_617_476.0),  # no digest, whole seconds
+        Row(path, 1, 2**40 + 3, md5, None, None, 0.000_001),  # only nanos
+        Row(path, 1, 127, b"", None, None, 0.0),  # committed at the epoch: an empty Timestamp
+        Row(path, 1, 128, md5, None, None, 1.5),
+    ]
+
+
+def test_file_info_bytes_equal_the_message_serialization() -> None:
+    for repo in REPOS:
+        for cid, branch in [("0" * 32, "master"), ("f" * 32, "b" * 150)]:
+            commit = commit_msg(repo, cid, branch)
+            field = commit_field(commit)
+            for path in PATHS:
+                for row in rows(path):
+                    entry = Entry(path, row)
+                    assert file_info_bytes(field, entry) == file_info(commit, entry).SerializeToString()
