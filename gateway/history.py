@@ -72,17 +72,27 @@ async def list_commits(client: PFS, ref: Ref, start: str, number: int) -> list[p
         raise from_rpc_error(e) from None
 
 
-async def snapshot(client: PFS, ref: Ref, commit: str, prefix: str) -> dict[str, pb.FileInfo]:
+Snapshot = dict[str, tuple[bytes, pb.FileInfo]]  # key -> (content hash, file)
+
+
+async def snapshot(client: PFS, ref: Ref, commit: str, prefix: str) -> Snapshot:
     """Every visible file under ``prefix`` at ``commit``, by key (paged WalkFiles)."""
     at = Ref(ref.project, ref.repo, ref.branch, commit)
-    out: dict[str, pb.FileInfo] = {}
+    out: Snapshot = {}
     after = None
     while True:
         page = await listing.list_page(client, at, prefix, None, after, _WALK_PAGE)
-        out.update(page.files)
+        out.update((key, (info.hash, info)) for key, info in page.files)
         if not page.truncated:
             return out
         after = page.last
+
+
+def _changed(current: Snapshot, parent: Snapshot) -> list[str]:
+    """The keys whose content differs between two snapshots, sorted (a commit changes few)."""
+    keys = [k for k, (h, _) in current.items() if (p := parent.get(k)) is None or p[0] != h]
+    keys += parent.keys() - current.keys()
+    return sorted(keys)
 
 
 def _finished(info: pb.CommitInfo) -> datetime:
@@ -131,10 +141,8 @@ async def list_versions(client: PFS, ref: Ref, head: str, prefix: str, delimiter
         parent = (await snapshot(client, ref, commits[i + 1].commit.id, prefix)
                   if i + 1 < len(commits) else {})
         skip_to = key_marker if (i == 0 or version_marker is None) else None
-        for key in sorted(current.keys() | parent.keys()):
-            now, before = current.get(key), parent.get(key)
-            if now is not None and before is not None and now.hash == before.hash:
-                continue
+        for key in _changed(current, parent):
+            now = current[key][1] if key in current else None
             if skip_to is not None and key <= skip_to:
                 newer.add(key)
                 continue
@@ -149,7 +157,7 @@ async def list_versions(client: PFS, ref: Ref, head: str, prefix: str, delimiter
             else:
                 at = head_files.get(key)
                 if now is not None:
-                    latest = key not in newer and at is not None and at.hash == now.hash
+                    latest = key not in newer and at is not None and at[0] == current[key][0]
                     page.versions.append(Version(key, commit, latest, committed_at(now), now))
                 else:
                     latest = key not in newer and at is None
