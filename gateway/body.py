@@ -9,6 +9,7 @@ arrives (see :mod:`gateway.auth`); either failure is raised out of :meth:`Upload
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -16,10 +17,13 @@ from starlette.requests import ClientDisconnect, Request
 
 from gateway import checksums, chunked, errors
 from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
-from gateway.pfs import add_file, delete_file
+from gateway.pfs import add_file, add_file_prefix, delete_file
 from generated.pfs import pfs_pb2 as pb
 
 CHUNK = 1 << 20  # bytes per AddFile message: big enough to amortize gRPC, small enough to stay flat
+# Past this, a block is digested on a worker thread while the event loop sends it and reads the
+# next (hashlib and zlib release the GIL); below it the hop would cost more than the hash.
+THREADED_DIGEST = 128 * 1024
 
 
 class UploadBody:
@@ -54,36 +58,66 @@ class UploadBody:
         except ClientDisconnect:
             raise errors.incomplete_body() from None
 
+    async def _blocks(self, size: int) -> AsyncIterator[list[bytes]]:
+        """The decoded body as lists of pieces of about ``size`` bytes together (not digested)."""
+        block: list[bytes] = []
+        total = 0
+        async for piece in self._pieces():
+            block.append(piece)
+            total += len(piece)
+            if total >= size:
+                yield block
+                block, total = [], 0
+        if block:
+            yield block
+
     async def chunks(self, size: int = CHUNK) -> AsyncIterator[bytes]:
         """The decoded body in pieces of about ``size`` bytes, digested on the way."""
-        buf = bytearray()
-        async for piece in self._pieces():
-            self.digests.update(piece)
-            if not buf and len(piece) >= size:
-                yield piece  # big reads pass through without a copy
-                continue
-            buf += piece
-            if len(buf) >= size:
-                yield bytes(buf)
-                buf.clear()
-        if buf:
-            yield bytes(buf)
+        async for block in self._blocks(size):
+            for piece in block:
+                self.digests.update(piece)
+            yield block[0] if len(block) == 1 else b"".join(block)
 
-    async def file_ops(self, path: str) -> AsyncIterator[pb.ModifyFileRequest]:
+    async def file_ops(self, path: str) -> AsyncIterator[pb.ModifyFileRequest | bytes]:
         """ModifyFile operations that make the file at ``path`` hold this body.
 
         DeleteFile comes first, always: AddFile appends to an existing file, and a racing write
         may create the path after any look-up (deleting an absent path is a no-op). An empty
         body still adds the (empty) file. The caller adds its own operations, then calls
         :meth:`verify` before the stream completes.
+
+        AddFile operations come as their wire bytes (the body joined once, see
+        :func:`gateway.pfs.add_file_prefix`); a big block is digested on a worker thread while
+        it is sent and the next one is read.
         """
         yield delete_file(path)
         empty = True
-        async for chunk in self.chunks():
-            empty = False
-            yield add_file(path, chunk)
+        digesting: asyncio.Future | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            async for block in self._blocks(CHUNK):
+                empty = False
+                size = sum(map(len, block))
+                if digesting is not None:
+                    await digesting  # digests take the blocks in order
+                    digesting = None
+                if size >= THREADED_DIGEST:
+                    digesting = loop.run_in_executor(None, self._digest, block)
+                else:
+                    self._digest(block)
+                yield b"".join([add_file_prefix(path, size), *block])
+            if digesting is not None:
+                await digesting
+                digesting = None
+        finally:
+            if digesting is not None:  # abandoned: let the worker finish, quietly
+                digesting.add_done_callback(lambda f: f.cancelled() or f.exception())
         if empty:
             yield add_file(path, b"")
+
+    def _digest(self, block: list[bytes]) -> None:
+        for piece in block:
+            self.digests.update(piece)
 
     def verify(self) -> None:
         """Settle every check the request asked for; raises the S3 error of the first failure."""
