@@ -121,10 +121,13 @@ def find_repo(conn: sqlite3.Connection, repo: pfs_pb2.Repo) -> RepoRec:
 
 def find_commit(conn: sqlite3.Connection, commit: pfs_pb2.Commit) -> tuple[RepoRec, CommitRec]:
     """Resolve a Commit message (id, or branch head, with optional ancestry) in its repo."""
-    repo = find_repo(conn, commit_repo(commit))
+    repo = commit_repo(commit)
+    if not repo.name:
+        raise errors.invalid("repo must be specified")
     if not commit.id and not commit.branch.name:
+        find_repo(conn, repo)  # a missing repo is reported first
         raise errors.invalid("commit must specify an id or a branch")
-    return repo, meta.resolve_commit(conn, repo, commit.branch.name, commit.id)
+    return meta.resolve(conn, repo_key(repo), commit.branch.name, commit.id)
 
 
 def file_path(file: pfs_pb2.File) -> str:

@@ -39,6 +39,9 @@ class _Staging:
         self.inline_bytes = 0
         self.builder: ContentBuilder | None = None
         self.builder_path = ""
+        self.cleared: list[str] = []  # directory prefixes this stream deleted everything below
+        # the target's view once looked up (None: a branch ModifyFile will create; False: not yet)
+        self.view: views.Chain | None | bool = False
 
     async def close_file(self) -> None:
         if self.builder is None:
@@ -60,6 +63,7 @@ class _Staging:
         self.changes.append(ch.Delete(path))
         self.latest[path] = None
         below = dir_prefix(path)
+        self.cleared.append(below)
         for staged in [p for p in self.latest if p.startswith(below)]:
             self.latest[staged] = None
 
@@ -115,6 +119,7 @@ class ModifyServicer:
                 if which == "set_commit":
                     await staging.close_file()
                     target = req.set_commit
+                    staging.view = False
                     continue
                 if target is None:
                     raise errors.invalid("ModifyFile: set_commit must come first")
@@ -154,9 +159,14 @@ class ModifyServicer:
         return meta.chain(self.backend.db, commit)
 
     def _current(self, staging: _Staging, target: pfs_pb2.Commit, path: str) -> Content | None:
+        """What an AddFile to `path` appends to: staged, deleted by this stream, or stored."""
         if path in staging.latest:
             return staging.latest[path]
-        view = self._view(target)
+        if any(path.startswith(below) for below in staging.cleared):
+            return None  # deleted earlier in this stream (the gateway's PUTs delete first)
+        if staging.view is False:
+            staging.view = self._view(target)  # one snapshot per stream: a lookup per new path
+        view = staging.view
         row = views.lookup(self.backend.db, view, path) if view else None
         return views.content_of(self.backend.db, row) if row else None
 
@@ -201,16 +211,14 @@ class ModifyServicer:
         backend = self.backend
 
         def job(conn: sqlite3.Connection) -> str:
-            repo = meta.get_repo(conn, *key)
             commit: CommitRec | None = None
             if commit_id:
-                commit = meta.resolve_commit(conn, repo, branch, commit_id)
+                repo, commit = meta.resolve(conn, key, branch, commit_id)
                 if commit.finished is not None:
                     raise errors.commit_finished(commit_str(str(repo), commit.id))
             else:
+                repo, commit = meta.repo_and_head(conn, key, branch)
                 validate_name("branch", branch)
-                head = meta.branch_head(conn, repo, branch)
-                commit = meta.get_commit(conn, head) if head else None
                 if commit is None or commit.finished is not None:
                     # pachd: writing to a branch whose head is finished opens and closes a commit
                     commit = meta.create_commit(conn, backend.seqs, repo, branch, commit, finished=True)

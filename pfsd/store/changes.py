@@ -28,64 +28,111 @@ class Delete:
 Change = Put | Delete
 
 
+class _Tree:
+    """The commit's view during one apply: what this apply already wrote answers without a query.
+
+    The gateway's writes delete a path (and its sidecar directory) before adding it again; the
+    checks of the add then follow from the delete instead of costing index seeks.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, commit: CommitRec) -> None:
+        self.conn = conn
+        self.view = chain(conn, commit)
+        self.written: dict[str, views.Row] = {}  # rows this apply wrote, tombstones included
+        self.cleared: list[str] = []  # directory prefixes this apply deleted everything below
+        self.put_dirs: set[str] = set()  # ancestor directories of the files this apply added
+
+    def _is_cleared(self, path: str) -> bool:
+        return any(path.startswith(below) for below in self.cleared)
+
+    def lookup(self, path: str) -> views.Row | None:
+        row = self.written.get(path)
+        if row is not None:
+            return None if row.size == TOMBSTONE else row
+        if self._is_cleared(path):
+            return None
+        return views.lookup(self.conn, self.view, path)
+
+    def any_file(self, paths: list[str]) -> bool:
+        rest = []
+        for path in paths:
+            row = self.written.get(path)
+            if row is not None:
+                if row.size != TOMBSTONE:
+                    return True
+            elif not self._is_cleared(path):
+                rest.append(path)
+        return views.any_live(self.conn, self.view, rest)
+
+    def has_below(self, below: str) -> bool:
+        """Whether a live file's path starts with `below` (a directory prefix)."""
+        if below[:-1] not in self.put_dirs and self._is_cleared(below):
+            return False  # everything below was deleted, and nothing added since
+        return views.next_live(self.conn, self.view, below, prefix_end(below)) is not None
+
+    def next_live(self, lo: str, hi: str) -> views.Row | None:
+        return views.next_live(self.conn, self.view, lo, hi)
+
+
 def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change]) -> int:
     """Write `changes` as rows at the commit's seq; returns the commit's new total size."""
-    view = chain(conn, commit)
+    tree = _Tree(conn, commit)
     now = time.time()
     size = commit.size
     for change in changes:
         if isinstance(change, Put):
-            size += _put(conn, commit, view, change.path, change.content, now)
+            size += _put(tree, commit, change.path, change.content, now)
         else:
-            size += _delete(conn, commit, view, change.path, now)
+            size += _delete(tree, commit, change.path, now)
     conn.execute("UPDATE commits SET size=? WHERE id=?", (size, commit.id))
     return size
 
 
-def _put(
-    conn: sqlite3.Connection,
-    commit: CommitRec,
-    view: views.Chain,
-    path: str,
-    content: Content,
-    now: float,
-) -> int:
+_WRITE = (
+    "INSERT OR REPLACE INTO files(lineage, path, seq, size, md5, blob, inline_id, committed) "
+    "VALUES (?,?,?,?,?,?,?,?)"
+)
+
+
+def _put(tree: _Tree, commit: CommitRec, path: str, content: Content, now: float) -> int:
     if path == "/":
         raise errors.invalid("cannot put a file at the root path /")
+    conn = tree.conn
     # Files and directories are implicit: a path cannot be both (pachd calls it a collision).
-    for parent in parent_dirs(path):
-        if views.lookup(conn, view, parent) is not None:
-            raise errors.precondition(f"file / directory path collision ({parent})")
-    below = dir_prefix(path)
-    if views.next_live(conn, view, below, prefix_end(below)) is not None:
+    parents = parent_dirs(path)
+    if tree.any_file(parents):
+        for parent in parents:  # name the first, as the one-by-one check did
+            if tree.any_file([parent]):
+                raise errors.precondition(f"file / directory path collision ({parent})")
+    if tree.has_below(dir_prefix(path)):
         raise errors.precondition(f"file / directory path collision ({path})")
-    old = views.lookup(conn, view, path)
+    old = tree.lookup(path)
     inline_id = None
     if content.blob is None and content.size:
         cur = conn.execute("INSERT INTO inline_data(data) VALUES (?)", (content.data,))
         inline_id = cur.lastrowid
     if old is not None and old.seq == commit.seq and old.inline_id is not None:
         conn.execute("DELETE FROM inline_data WHERE id=?", (old.inline_id,))
-    conn.execute(
-        "INSERT OR REPLACE INTO files(lineage, path, seq, size, md5, blob, inline_id, committed) "
-        "VALUES (?,?,?,?,?,?,?,?)",
-        (commit.lineage, path, commit.seq, content.size, content.md5, content.blob, inline_id, now),
-    )
+    row = views.Row(path, commit.seq, content.size, content.md5, content.blob, inline_id, now)
+    conn.execute(_WRITE, (commit.lineage, *row))
+    tree.written[path] = row
+    tree.put_dirs.update(parents)
     return content.size - (old.size if old else 0)
 
 
-def _delete(conn: sqlite3.Connection, commit: CommitRec, view: views.Chain, path: str, now: float) -> int:
+def _delete(tree: _Tree, commit: CommitRec, path: str, now: float) -> int:
     """Delete a file, or a directory and everything below it (pachd deletes recursively)."""
+    conn = tree.conn
     delta = 0
     targets: list[views.Row] = []
     if path != "/":
-        row = views.lookup(conn, view, path)
+        row = tree.lookup(path)
         if row is not None:
             targets.append(row)
     below = dir_prefix(path)
     lo, hi = below, prefix_end(below)
     while True:
-        row = views.next_live(conn, view, lo, hi)
+        row = tree.next_live(lo, hi)
         if row is None:
             break
         targets.append(row)
@@ -93,10 +140,12 @@ def _delete(conn: sqlite3.Connection, commit: CommitRec, view: views.Chain, path
     for row in targets:
         if row.seq == commit.seq and row.inline_id is not None:
             conn.execute("DELETE FROM inline_data WHERE id=?", (row.inline_id,))
-        conn.execute(
-            "INSERT OR REPLACE INTO files(lineage, path, seq, size, md5, blob, inline_id, "
-            "committed) VALUES (?,?,?,?,NULL,NULL,NULL,?)",
-            (commit.lineage, row.path, commit.seq, TOMBSTONE, now),
-        )
+        tomb = views.Row(row.path, commit.seq, TOMBSTONE, None, None, None, now)
+        conn.execute(_WRITE, (commit.lineage, *tomb))
+        tree.written[row.path] = tomb
         delta -= row.size
+    if path != "/" and path not in tree.written:
+        # nothing to tombstone: remember the path is gone all the same (a later add asks)
+        tree.written[path] = views.Row(path, commit.seq, TOMBSTONE, None, None, None, now)
+    tree.cleared.append(below)
     return delta

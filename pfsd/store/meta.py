@@ -6,7 +6,7 @@ import re
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pfsd import errors
 from pfsd.names import commit_str, is_commit_id, repo_str
@@ -15,8 +15,8 @@ from pfsd.store.views import Chain
 _ANCESTRY_RE = re.compile(r"^(.*?)((?:[\^~][0-9]*)+)$")
 
 
-@dataclass(frozen=True)
-class RepoRec:
+# NamedTuples, not dataclasses: every request builds a few, and a tuple is built ~5x faster.
+class RepoRec(NamedTuple):
     id: int
     project: str
     name: str
@@ -28,8 +28,7 @@ class RepoRec:
         return repo_str(self.project, self.name, self.type)
 
 
-@dataclass(frozen=True)
-class CommitRec:
+class CommitRec(NamedTuple):
     id: str
     repo_id: int
     branch: str
@@ -75,6 +74,40 @@ def get_commit(conn: sqlite3.Connection, commit_id: str) -> CommitRec | None:
 def branch_head(conn: sqlite3.Connection, repo: RepoRec, branch: str) -> str | None:
     row = conn.execute("SELECT head FROM branches WHERE repo_id=? AND name=?", (repo.id, branch)).fetchone()
     return row[0] if row else None
+
+
+_REPO_COLS = "r.id, r.project, r.name, r.type, r.description, r.created"
+_C_COLS = ", ".join("c." + col for col in _COMMIT_COLS.split(", "))
+_BY_HEAD = (f"SELECT {_REPO_COLS}, {_C_COLS} FROM repos r LEFT JOIN branches b ON b.repo_id=r.id AND b.name=? "
+            "LEFT JOIN commits c ON c.id=b.head WHERE r.project=? AND r.name=? AND r.type=?")
+_BY_ID = (f"SELECT {_REPO_COLS}, {_C_COLS} FROM repos r LEFT JOIN commits c ON c.id=? AND c.repo_id=r.id "
+          "WHERE r.project=? AND r.name=? AND r.type=?")
+
+
+def resolve(
+    conn: sqlite3.Connection, key: tuple[str, str, str], branch: str, commit_id: str
+) -> tuple[RepoRec, CommitRec]:
+    """`get_repo` then `resolve_commit`, in one query when the commit is a plain id or branch
+    head (what nearly every request names); ancestry and misses take the general path."""
+    plain = commit_id if commit_id else branch
+    if "^" in plain or "~" in plain or not plain or (commit_id and not is_commit_id(commit_id)):
+        repo = get_repo(conn, *key)
+        return repo, resolve_commit(conn, repo, branch, commit_id)
+    row = conn.execute(_BY_ID if commit_id else _BY_HEAD, (plain, *key)).fetchone()
+    if row is None:
+        raise errors.repo_not_found(repo_str(*key))
+    repo = RepoRec(*row[:6])
+    if row[6] is None:
+        return repo, resolve_commit(conn, repo, branch, commit_id)
+    return repo, CommitRec(*row[6:])
+
+
+def repo_and_head(conn: sqlite3.Connection, key: tuple[str, str, str], branch: str) -> tuple[RepoRec, CommitRec | None]:
+    """A repo and the head commit of one of its branches (None: no such branch), in one query."""
+    row = conn.execute(_BY_HEAD, (branch, *key)).fetchone()
+    if row is None:
+        raise errors.repo_not_found(repo_str(*key))
+    return RepoRec(*row[:6]), CommitRec(*row[6:]) if row[6] is not None else None
 
 
 def resolve_commit(conn: sqlite3.Connection, repo: RepoRec, branch: str, commit_id: str) -> CommitRec:

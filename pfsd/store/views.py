@@ -59,6 +59,23 @@ def lookup(conn: sqlite3.Connection, chain: Chain, path: str) -> Row | None:
     return None
 
 
+def any_live(conn: sqlite3.Connection, chain: Chain, paths: list[str]) -> bool:
+    """Whether any of `paths` is a live file in the view: one query per lineage, not per path."""
+    if not paths:
+        return False
+    sql = f"SELECT path, size FROM files WHERE lineage=? AND path IN ({','.join('?' * len(paths))}) AND seq<=? "
+    sql += "ORDER BY path, seq DESC"
+    decided: set[str] = set()
+    for lineage, seq in chain:
+        for path, size in conn.execute(sql, (lineage, *paths, seq)):
+            if path in decided:
+                continue  # an older version, or shadowed by a newer lineage
+            if size != TOMBSTONE:
+                return True
+            decided.add(path)
+    return False
+
+
 def content_of(conn: sqlite3.Connection, row: Row) -> Content:
     """The content a live row points at (inline bytes are fetched here, not in listings)."""
     md5 = row.md5 or b""

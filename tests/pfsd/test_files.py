@@ -78,6 +78,29 @@ def test_path_collisions(stub: pfs_pb2_grpc.APIStub, repo: str) -> None:
     assert walk(stub, repo) == ["/", "/dir", "/f"]  # the failed streams changed nothing
 
 
+def test_deletes_and_adds_in_one_stream(stub: pfs_pb2_grpc.APIStub, repo: str) -> None:
+    """A stream's later operations see its earlier ones (the writer answers some from memory)."""
+    modify(stub, repo, [*add("/a", b"file"), *add("/d/x", b"1"), *add("/d/y/z", b"2"), *add("/m/k/old", b"o")])
+    # a file deleted, then a directory made at its path; a directory deleted, then a file at its path
+    modify(stub, repo, [delete("/a"), *add("/a/b", b"b"), delete("/d/"), *add("/d", b"now a file")])
+    assert walk(stub, repo) == ["/", "/a/", "/a/b", "/d", "/m/", "/m/k/", "/m/k/old"]
+    # the gateway's PUT: the object and its sidecar directory deleted first, then both added
+    modify(stub, repo, [delete("/k"), *add("/k", b"v1"), delete("/m/k/"), *add("/m/k/new", b"")])
+    assert walk(stub, repo, "/m") == ["/m/", "/m/k/", "/m/k/new"] and get(stub, head(repo), "/k") == b"v1"
+    # a file added below a cleared directory, then the directory's own path as a file: collision
+    code, _ = code_of(modify, stub, repo, [delete("/x/"), *add("/x/y", b"1"), *add("/x", b"2")])
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    # added then deleted below a directory: the directory's path is free again
+    modify(stub, repo, [*add("/p/q", b"1"), delete("/p/"), *add("/p", b"2")])
+    # a file under a file made in the same stream: collision, named at the parent
+    code, msg = code_of(modify, stub, repo, [delete("/f"), *add("/f", b"1"), *add("/f/g/h", b"2")])
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and msg.endswith("(/f)")
+    # AddFile after a DeleteFile of an enclosing directory starts from nothing, not the old bytes
+    modify(stub, repo, [delete("/m/"), *add("/m/k/new", b"fresh")])
+    assert get(stub, head(repo), "/m/k/new") == b"fresh" and get(stub, head(repo), "/p") == b"2"
+    assert walk(stub, repo) == ["/", "/a/", "/a/b", "/d", "/k", "/m/", "/m/k/", "/m/k/new", "/p"]
+
+
 def test_copy_file(stub: pfs_pb2_grpc.APIStub, repo: str) -> None:
     c1 = modify(stub, repo, [*add("/src/a", b"A" * 100_000), *add("/src/b", b"B")])
     copy = pfs_pb2.CopyFile(dst="/dst", src=fileof(repo, "/src", at(repo, c1)))
