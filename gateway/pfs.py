@@ -28,7 +28,9 @@ IDEMPOTENT = ("InspectProject", "ListProject", "InspectRepo", "ListRepo", "Inspe
               "ListBranch", "InspectCommit", "ListCommit", "InspectFile", "ListFile", "WalkFile",
               "GlobFile", "GetFile")
 SERVICE_CONFIG = {"methodConfig": [{
-    "name": [{"service": "pfs_v2.API", "method": m} for m in IDEMPOTENT],
+    "name": [*({"service": "pfs_v2.API", "method": m} for m in IDEMPOTENT),
+             # pfsd's listing pages (gateway/file_pages.py): reads too
+             *({"service": "pfsd.Pages", "method": m} for m in ("ListFile", "WalkFile"))],
     "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.1s", "maxBackoff": "0.5s",
                     "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
 }]}
