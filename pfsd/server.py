@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import signal
 from pathlib import Path
@@ -23,6 +25,25 @@ OPTIONS = [
 ]
 
 
+def tune_malloc() -> None:
+    """Keep 1 MiB message buffers on the heap between messages (glibc only).
+
+    By default glibc returns a freed buffer of that size to the kernel and the next message
+    faults fresh zeroed pages in: measured, that churn was over half of pfsd's CPU for a big
+    GetFile. Buffers under 4 MiB now come from the heap, and up to 8 MiB of free heap is kept.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return
+    if mallopt is not None:
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        mallopt(m_mmap_threshold, 4 * MiB)
+        mallopt(m_trim_threshold, 8 * MiB)
+
+
 def grpc_address(listen: str) -> str:
     """`HOST:PORT` or `unix:///path` as a gRPC bind address."""
     return listen if listen.startswith("unix:") else listen
@@ -35,6 +56,7 @@ async def serve(listen: str, data_dir: Path, metrics_listen: str | None = None) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    tune_malloc()
     backend = Backend(data_dir)
     interceptors = []
     if metrics_listen:

@@ -76,6 +76,12 @@ def file_info_bytes(commit: bytes, entry: Entry) -> bytes:
     return out
 
 
+def bytes_value(data: bytes) -> bytes:
+    """A serialized google.protobuf.BytesValue: one copy of `data`, where building the message
+    and serializing it made two (GetFile's chunks are 1 MiB)."""
+    return b"\x0a" + _varint(len(data)) + data if data else b""
+
+
 @functools.lru_cache(maxsize=4096)  # the files of one commit share their time
 def _committed(seconds: float) -> bytes:
     """Field 3, a Timestamp, as Timestamp.FromNanoseconds(int(seconds * 1e9)) sets it."""

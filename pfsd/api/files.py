@@ -7,12 +7,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
-from google.protobuf import empty_pb2, wrappers_pb2
+from google.protobuf import empty_pb2
 
 from generated.pfs import pfs_pb2
 from pfsd import errors
 from pfsd.api.base import Backend, find_commit, rpc
-from pfsd.api.convert import commit_field, commit_msg, file_info_bytes
+from pfsd.api.convert import bytes_value, commit_field, commit_msg, file_info_bytes
 from pfsd.names import DEFAULT_PROJECT, clean_path, dir_prefix, prefix_end
 from pfsd.store import meta, views
 from pfsd.store.meta import CommitRec, RepoRec
@@ -77,7 +77,7 @@ class FileServicer:
         return path == "/" or views.next_live(self.backend.db, view, below, prefix_end(below)) is not None
 
     @rpc
-    async def GetFile(self, request: pfs_pb2.GetFileRequest, context: Ctx) -> AsyncIterator[wrappers_pb2.BytesValue]:
+    async def GetFile(self, request: pfs_pb2.GetFileRequest, context: Ctx) -> AsyncIterator[bytes]:
         if request.URL:
             raise errors.unimplemented("GetFile to a URL is not supported by pfsd")
         repo, rec, view, msg = self._resolve(request.file.commit)
@@ -92,7 +92,7 @@ class FileServicer:
         info = file_info_bytes(commit_field(msg), Entry(path, row))
         await context.send_initial_metadata(((FILE_INFO_KEY, info),))
         async for chunk in self.backend.content.stream(content, max(0, request.offset)):
-            yield wrappers_pb2.BytesValue(value=chunk)
+            yield bytes_value(chunk)
 
     @rpc
     async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> bytes:

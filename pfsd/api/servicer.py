@@ -47,8 +47,9 @@ class VersionServicer(version_pb2_grpc.APIServicer):
         return version_pb2.Version(major=major, minor=minor, micro=micro, additional="pfsd")
 
 
-# Methods whose handlers may answer already-serialized bytes (hand-encoded FileInfos).
-RAW_METHODS = frozenset({"InspectFile", "ListFile", "WalkFile", "GlobFile"})
+# Methods whose handlers may answer already-serialized bytes (hand-encoded FileInfos, GetFile's
+# BytesValues).
+RAW_METHODS = frozenset({"InspectFile", "ListFile", "WalkFile", "GlobFile", "GetFile"})
 
 
 class _Capture:

@@ -33,3 +33,13 @@ def test_file_info_bytes_equal_the_message_serialization() -> None:
                 for row in rows(path):
                     entry = Entry(path, row)
                     assert file_info_bytes(field, entry) == file_info(commit, entry).SerializeToString()
+
+
+def test_bytes_value_equals_the_message_serialization() -> None:
+    from google.protobuf import wrappers_pb2
+
+    from pfsd.api.convert import bytes_value
+
+    for size in (0, 1, 127, 128, 16383, 16384, 1024 * 1024, 4 * 1024 * 1024 + 3):
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        assert bytes_value(data) == wrappers_pb2.BytesValue(value=data).SerializeToString()
