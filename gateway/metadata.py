@@ -7,17 +7,13 @@ with InspectFile), never a GetFile; it works the same against pachd; and listing
 it (``.s3g/`` is the gateway's hidden prefix). Replacing or deleting the object deletes the
 sidecar directory in the same ModifyFile stream.
 
-A finished commit never changes, so what the sidecar says at (repo, commit ID, path) is cached
-(bounded LRU): a repeated read costs no RPC, a moved head is simply a new key, nothing is ever
-invalidated and gateway copies cannot disagree. Only pfsd's commits are known to be finished
-when read or written (pachd's head may be an open commit), so against pachd nothing is cached.
+What a sidecar says at a commit is cached by :mod:`gateway.metacache`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -125,79 +121,3 @@ async def read(pfs: PFS, ref: Ref, path: str) -> ObjectMeta:
         except ValueError:
             break
     return ObjectMeta()
-
-
-EMPTY = ObjectMeta()  # the cache's one entry for every object without metadata
-
-
-class MetaCache:
-    """(project, repo, commit ID, path) -> ObjectMeta, least recently used first out.
-
-    What it returns is shared between requests: read it, never change it.
-
-    Bounded by an estimate of the bytes it holds, so a burst of keys with 2 KB of metadata
-    each cannot grow the gateway past its memory budget.
-    """
-
-    ENTRY_OVERHEAD = 400  # bytes: the key tuple, its strings, the dict slot, the meta object
-
-    def __init__(self, max_bytes: int = 4 << 20) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._entries: OrderedDict[tuple[str, str, str, str], tuple[ObjectMeta, int]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.bytes = 0
-
-    def get(self, key: tuple[str, str, str, str]) -> ObjectMeta | None:
-        hit = self._entries.get(key)
-        if hit is None:
-            return None
-        self._entries.move_to_end(key)
-        return hit[0]
-
-    def put(self, key: tuple[str, str, str, str], meta: ObjectMeta) -> None:
-        cost = self.ENTRY_OVERHEAD + len(key[1]) + len(key[3])
-        if not meta.empty():
-            cost += 2 * len(meta.encode())  # the decoded dicts hold about twice the encoded text
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.bytes -= old[1]
-        self._entries[key] = (EMPTY if meta.empty() else meta, cost)
-        self.bytes += cost
-        while self.bytes > self.max_bytes and self._entries:
-            _, (_, freed) = self._entries.popitem(last=False)
-            self.bytes -= freed
-
-
-CACHE = MetaCache()
-
-
-def cache_key(ref: Ref, commit: str, path: str) -> tuple[str, str, str, str] | None:
-    return (ref.project, ref.repo, commit, path) if commit else None
-
-
-def cached(pfs: PFS, ref: Ref, commit: str, path: str) -> ObjectMeta | None:
-    """The object's metadata at ``commit`` if this gateway already knows it."""
-    key = cache_key(ref, commit, path)
-    return CACHE.get(key) if key is not None and pfs.is_pfsd else None
-
-
-def remember(pfs: PFS, ref: Ref, commit: str, path: str, meta: ObjectMeta | None) -> None:
-    """Record the object's metadata at ``commit`` (read there, or just written in it)."""
-    key = cache_key(ref, commit, path)
-    if key is not None and pfs.is_pfsd:  # pfsd: that commit is finished
-        CACHE.put(key, meta or EMPTY)
-
-
-async def read_at(pfs: PFS, ref: Ref, commit: str, path: str) -> ObjectMeta:
-    """The object's metadata at ``commit`` (resolved: an ID), from the cache or one ListFile."""
-    meta = cached(pfs, ref, commit, path)
-    if meta is None:
-        meta = await read(pfs, Ref(ref.project, ref.repo, ref.branch, commit), path)
-        remember(pfs, ref, commit, path, meta)
-    return meta

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from gateway import metadata
+from gateway import metacache, metadata
 from gateway.metadata import ObjectMeta
 from gateway.pfs import PFS, FileReader, Ref
 from gateway.pfs_errors import NotFound
@@ -90,7 +90,7 @@ async def inspect(client: PFS, ref: Ref, path: str) -> tuple[pb.FileInfo, Object
     info = await client.inspect_file(ref, path)
     if is_directory(info):
         return info, ObjectMeta()
-    return info, await metadata.read_at(client, ref, info.file.commit.id, path)
+    return info, await metacache.read_at(client, ref, info.file.commit.id, path)
 
 
 async def open_object(client: PFS, ref: Ref, path: str,
@@ -109,7 +109,7 @@ async def open_object(client: PFS, ref: Ref, path: str,
         if info is None or is_directory(info):
             reader.cancel()
             return None
-        meta = await metadata.read_at(client, ref, info.file.commit.id, path)
+        meta = await metacache.read_at(client, ref, info.file.commit.id, path)
     except BaseException:
         reader.cancel()
         raise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -49,6 +49,10 @@ CHANNEL_OPTIONS = [
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
 FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the FileInfo (pachd: none)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
+
+# Called with (ref, commit ID) after each ModifyFile that succeeded (gateway.metacache watches
+# for writes into commits it holds).
+COMMIT_HOOKS: list[Callable[[Ref, str], None]] = []
 
 # The Pachyderm auth token of the request being served (set by the auth middleware when pachd
 # enforces auth): every call made through ``PFS.api`` while it is set carries it.
@@ -212,15 +216,20 @@ class PFS:
             call.cancel()
             raise
         await call
+        commit = None
         if self.use_extensions:
             for key, value in await call.trailing_metadata() or ():
                 if key == COMMIT_ID_KEY:
                     self.is_pfsd = True
-                    return value
-        # pachd sends no commit ID: the branch head is the best answer it gives us.
-        info = await self.api.InspectBranch(pb.InspectBranchRequest(branch=ref.branch_pb()),
-                                            timeout=UNARY_TIMEOUT)
-        return info.head.id
+                    commit = value
+        if commit is None:
+            # pachd sends no commit ID: the branch head is the best answer it gives us.
+            info = await self.api.InspectBranch(pb.InspectBranchRequest(branch=ref.branch_pb()),
+                                                timeout=UNARY_TIMEOUT)
+            commit = info.head.id
+        for hook in COMMIT_HOOKS:
+            hook(ref, commit)
+        return commit
 
 
 class FileReader:

@@ -6,7 +6,7 @@ import asyncio
 
 from starlette.responses import Response, StreamingResponse
 
-from gateway import conditions, errors, metadata
+from gateway import conditions, errors, metacache, metadata
 from gateway.body import UploadBody
 from gateway.context import content_type, pfs, request
 from gateway.names import is_commit_id, validate_key
@@ -51,7 +51,7 @@ async def put_object(bucket: str, key: str) -> Response:
             check.cancel()
         elif not check.cancelled():
             check.exception()  # retrieved: an upload that failed first must not log it
-    metadata.remember(client, ref, commit, path, meta)
+    metacache.remember(client, ref, commit, path, meta)
     headers = {"ETag": f'"{body.md5_hex}"', "x-amz-version-id": commit, **body.response_headers()}
     return Response(status_code=200, headers=headers)
 

@@ -14,7 +14,7 @@ import hashlib
 import httpx
 import pytest
 
-from gateway import context, metadata
+from gateway import context, metacache
 from gateway.app import create_app
 from gateway.pfs import PFS
 from tests.pfsd.conftest import start_pfsd
@@ -118,7 +118,7 @@ def test_pfsd_get_and_head_are_one_rpc(pfsd_address):
         assert rpcs.take() == ["InspectFile"]
         assert r.headers["content-length"] == str(len(body)) and r.headers["x-amz-meta-color"] == "blue"
 
-        metadata.CACHE.clear()  # a cold cache: one ListFile, then known
+        metacache.CACHE.clear()  # a cold cache: one ListFile, then known
         r = await http.get("/master.one/k")
         assert rpcs.take() == ["GetFile", "ListFile"] and r.headers["x-amz-meta-color"] == "blue"
         r = await http.get("/master.one/k")
@@ -209,7 +209,7 @@ def test_pachd_like_backend_takes_the_fallback_paths(pfsd_address):
     body = b"abcdefghij" * 50
 
     async def scenario(http, rpcs, client):
-        cached = len(metadata.CACHE)
+        cached = len(metacache.CACHE)
         await make_bucket(http, rpcs, "master.pachd")
         r = await http.put("/master.pachd/k", content=body, headers={"x-amz-meta-color": "red"})
         assert r.status_code == 200
@@ -239,7 +239,7 @@ def test_pachd_like_backend_takes_the_fallback_paths(pfsd_address):
         assert r.status_code == 404 and "NoSuchKey" in r.text
         r = await http.put("/nobranch.pachd/k", content=b"x")
         assert r.status_code == 404 and "NoSuchBucket" in r.text
-        assert len(metadata.CACHE) == cached  # nothing read from pachd is cached
+        assert len(metacache.CACHE) == cached  # nothing read from pachd is cached
 
     run(pfsd_address, scenario, pachd=True)
 
@@ -255,3 +255,40 @@ def test_extensions_off_behaves_like_pachd(pfsd_address):
 
     run(pfsd_address, scenario, extensions=False)
 
+
+
+def test_pfsd_commit_left_open_by_another_client_is_not_trusted(pfsd_address):
+    """A commit opened with StartCommit takes every write until finished: once a write lands
+    in a commit the cache holds, that commit's entries go and it is never cached again."""
+    from generated.pfs import pfs_pb2 as pb
+
+    async def scenario(http, rpcs, client):
+        await make_bucket(http, rpcs, "master.open")
+        await http.put("/master.open/k", content=b"x", headers={"x-amz-meta-color": "blue"})
+        branch = pb.Branch(repo=pb.Repo(name="open", type="user", project=pb.Project(name="default")),
+                           name="master")
+        opened = await client.api.StartCommit(pb.StartCommitRequest(branch=branch))
+        r = await http.get("/master.open/k")  # read at the open commit: cached, for now
+        assert r.headers["x-amz-meta-color"] == "blue" and r.headers["x-amz-version-id"] == opened.id
+        # another writer (CopyObject here) replaces the metadata inside that same commit
+        r = await http.put("/master.open/k", headers={"x-amz-copy-source": "/master.open/k",
+                                                      "x-amz-metadata-directive": "REPLACE",
+                                                      "x-amz-meta-color": "green"})
+        assert r.status_code == 200, r.text
+        rpcs.take()
+        r = await http.get("/master.open/k")
+        assert r.headers["x-amz-meta-color"] == "green" and r.headers["x-amz-version-id"] == opened.id
+        assert rpcs.take() == ["GetFile", "ListFile"]
+        r = await http.put("/master.open/k", content=b"y", headers={"x-amz-meta-color": "red"})
+        assert r.headers["x-amz-version-id"] == opened.id  # still the open commit
+        r = await http.head("/master.open/k")
+        assert r.headers["x-amz-meta-color"] == "red"
+        assert rpcs.take() == ["InspectFile", "InspectFile", "ListFile", "ModifyFile"]  # never cached
+        await client.api.FinishCommit(pb.FinishCommitRequest(commit=opened))
+        await http.put("/master.open/k", content=b"z", headers={"x-amz-meta-color": "gold"})
+        rpcs.take()
+        r = await http.get("/master.open/k")  # a new, finished commit: cached from the PUT
+        assert r.content == b"z" and r.headers["x-amz-meta-color"] == "gold"
+        assert rpcs.take() == ["GetFile"]
+
+    run(pfsd_address, scenario)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import metadata
-from gateway.metadata import EMPTY, MetaCache, ObjectMeta
+from gateway import metacache, pfs
+from gateway.metacache import EMPTY, MetaCache
+from gateway.metadata import ObjectMeta
 from gateway.pfs import Ref
 
 
@@ -43,6 +44,30 @@ def test_cache_is_bounded_by_bytes():
     assert len(cache) == 0 and cache.bytes == 0
 
 
+def test_a_write_into_a_held_commit_marks_it_open():
+    cache = MetaCache()
+    cache.put(("p", "r", "c1", "/a"), meta(1))
+    cache.put(("p", "r", "c1", "/b"), meta(2))
+    cache.put(("p", "r", "c2", "/a"), meta(3))
+    cache.written(("p", "r", "c3"))  # a new commit: nothing held of it
+    assert len(cache) == 3
+    cache.written(("p", "r", "c1"))  # written again: c1 is open, its entries go
+    assert cache.get(("p", "r", "c1", "/a")) is None and cache.get(("p", "r", "c1", "/b")) is None
+    assert cache.get(("p", "r", "c2", "/a")) == meta(3) and len(cache) == 1
+    cache.put(("p", "r", "c1", "/a"), meta(4))  # and it is never cached again
+    assert cache.get(("p", "r", "c1", "/a")) is None
+
+
+def test_evictions_keep_the_commit_counts():
+    cache = MetaCache(max_bytes=2 * (MetaCache.ENTRY_OVERHEAD + 10))
+    cache.put(("p", "r", "c1", "/a"), ObjectMeta())
+    cache.put(("p", "r", "c2", "/a"), ObjectMeta())
+    cache.put(("p", "r", "c3", "/a"), ObjectMeta())  # evicts c1's only entry
+    cache.written(("p", "r", "c1"))  # no longer held: not taken for open
+    cache.put(("p", "r", "c1", "/a"), meta(1))
+    assert cache.get(("p", "r", "c1", "/a")) == meta(1)
+
+
 class FakeClient:
     def __init__(self, is_pfsd: bool | None) -> None:
         self.is_pfsd = is_pfsd
@@ -52,19 +77,23 @@ class FakeClient:
 def test_nothing_is_cached_unless_the_backend_is_pfsd(is_pfsd):
     ref = Ref("default", "repo-not-pfsd", "master")
     client = FakeClient(is_pfsd)
-    metadata.remember(client, ref, "c" * 32, "/k", meta(1))
-    assert metadata.cached(client, ref, "c" * 32, "/k") is None
-    assert metadata.cached(FakeClient(True), ref, "c" * 32, "/k") is None
+    metacache.remember(client, ref, "c" * 32, "/k", meta(1))
+    assert metacache.cached(client, ref, "c" * 32, "/k") is None
+    assert metacache.cached(FakeClient(True), ref, "c" * 32, "/k") is None
 
 
 def test_remembered_at_a_commit_id_only():
     ref = Ref("default", "repo-pfsd", "master")
     client = FakeClient(True)
-    metadata.remember(client, ref, "", "/k", meta(1))  # no commit ID: nothing to key it by
-    assert metadata.cached(client, ref, "", "/k") is None
-    metadata.remember(client, ref, "d" * 32, "/k", meta(2))
-    assert metadata.cached(client, ref, "d" * 32, "/k") == meta(2)
-    assert metadata.cached(client, Ref("other", "repo-pfsd", "master"), "d" * 32, "/k") is None
-    assert metadata.cached(client, ref, "d" * 32, "/k2") is None
-    metadata.remember(client, ref, "e" * 32, "/k", None)
-    assert metadata.cached(client, ref, "e" * 32, "/k") is EMPTY
+    metacache.remember(client, ref, "", "/k", meta(1))  # no commit ID: nothing to key it by
+    assert metacache.cached(client, ref, "", "/k") is None
+    metacache.remember(client, ref, "d" * 32, "/k", meta(2))
+    assert metacache.cached(client, ref, "d" * 32, "/k") == meta(2)
+    assert metacache.cached(client, Ref("other", "repo-pfsd", "master"), "d" * 32, "/k") is None
+    assert metacache.cached(client, ref, "d" * 32, "/k2") is None
+    metacache.remember(client, ref, "e" * 32, "/k", None)
+    assert metacache.cached(client, ref, "e" * 32, "/k") is EMPTY
+
+
+def test_modify_file_reports_its_commits():
+    assert metacache._written in pfs.COMMIT_HOOKS
