@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import logging
 import signal
 from pathlib import Path
@@ -13,6 +11,7 @@ import grpc
 
 from pfsd.api.base import Backend
 from pfsd.api.servicer import register
+from pfsd.libc import tune_malloc
 
 log = logging.getLogger("pfsd")
 MiB = 1024 * 1024
@@ -23,25 +22,6 @@ OPTIONS = [
     # a larger initial stream window: a 1 MiB message need not wait for window updates
     ("grpc.http2.lookahead_bytes", 8 * MiB),
 ]
-
-
-def tune_malloc() -> None:
-    """Keep 1 MiB message buffers on the heap between messages (glibc only).
-
-    By default glibc returns a freed buffer of that size to the kernel and the next message
-    faults fresh zeroed pages in: measured, that churn was over half of pfsd's CPU for a big
-    GetFile. Buffers under 4 MiB now come from the heap, and up to 8 MiB of free heap is kept.
-    """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
-        return
-    if mallopt is not None:
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        mallopt(m_mmap_threshold, 4 * MiB)
-        mallopt(m_trim_threshold, 8 * MiB)
 
 
 def grpc_address(listen: str) -> str:

@@ -17,8 +17,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pfsd.libc import start_writeback
+
 INLINE_MAX = 64 * 1024
 FLUSH_SIZE = 1024 * 1024  # bytes buffered before a write to the temp file
+WRITE_BEHIND = 8 * 1024 * 1024  # written bytes handed to the disk before the final fsync
 READ_CHUNK = 1024 * 1024  # GetFile message size: well under gRPC's 4 MiB default cap
 EMPTY_MD5 = hashlib.md5(b"").digest()
 
@@ -100,8 +103,11 @@ class ContentStore:
 class ContentBuilder:
     """Accumulates one file's bytes: in memory while small, then a hashed, fsynced temp file.
 
-    Large contents are written by a worker thread while the next chunk arrives (hashing and
-    write release the GIL); at most one flush is in flight, so memory stays ~2 * FLUSH_SIZE.
+    Large contents are hashed and written by worker threads while the next chunk arrives: MD5
+    in one, SHA-256 and the write in another (both release the GIL, so two cores share the
+    work), and every WRITE_BEHIND bytes the kernel is asked to start writing them to disk, so
+    the final fsync finds little left. At most one flush is in flight: memory stays about
+    2 * FLUSH_SIZE.
     """
 
     def __init__(self, store: ContentStore) -> None:
@@ -112,6 +118,8 @@ class ContentBuilder:
         self.md5 = hashlib.md5()
         self.sha = hashlib.sha256()
         self.fd: int | None = None
+        self.written = 0  # bytes in the temp file
+        self.synced = 0  # bytes of it handed to the disk (write-behind)
         self.tmp_path: Path | None = None
         self.force_blob = False
         self._flushing: asyncio.Future[None] | None = None
@@ -127,7 +135,8 @@ class ContentBuilder:
             await self._wait_flush()
             chunks, self.chunks, self.buffered = self.chunks, [], 0
             loop = asyncio.get_running_loop()
-            self._flushing = loop.run_in_executor(None, self._write, chunks)
+            md5 = loop.run_in_executor(None, self._md5_update, chunks)
+            self._flushing = asyncio.ensure_future(_all(md5, loop.run_in_executor(None, self._write, chunks)))
 
     async def _wait_flush(self) -> None:
         if self._flushing is not None:
@@ -145,17 +154,25 @@ class ContentBuilder:
         async for chunk in self.store.stream(content):
             await self.add(chunk)
 
+    def _md5_update(self, chunks: list[bytes]) -> None:
+        for data in chunks:
+            self.md5.update(data)
+
     def _write(self, chunks: list[bytes]) -> None:
+        """SHA-256 and write `chunks` (MD5 is `_md5_update`'s, in parallel)."""
         if self.fd is None:
             self.tmp_path = self.store.tmp / secrets.token_hex(16)
             self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         for data in chunks:
-            self.md5.update(data)
             self.sha.update(data)
             view = memoryview(data)
             while view:
                 written = os.write(self.fd, view)
                 view = view[written:]
+                self.written += written
+        if self.written - self.synced >= WRITE_BEHIND:
+            start_writeback(self.fd, self.synced, self.written - self.synced)
+            self.synced = self.written
 
     async def finish(self) -> Content:
         """Seal the content: inline when small, else a durable blob (held from GC until released)."""
@@ -172,6 +189,7 @@ class ContentBuilder:
         return content
 
     def _seal(self, chunks: list[bytes]) -> Content:
+        self._md5_update(chunks)
         self._write(chunks)
         assert self.fd is not None and self.tmp_path is not None
         os.fsync(self.fd)
@@ -216,6 +234,14 @@ class ContentBuilder:
         if self.tmp_path is not None:
             self.tmp_path.unlink(missing_ok=True)
             self.tmp_path = None
+
+
+async def _all(*futures: asyncio.Future[None]) -> None:
+    """Wait for every one of `futures`, then raise the first failure: a flush is over (and its
+    temp file may be deleted) only once all of its threads are done with it."""
+    for outcome in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _fsync_dir(path: Path) -> None:
