@@ -237,6 +237,8 @@ class PFS:
                     self.is_pfsd = True
                     commit = value
         if commit is None:
+            if self.is_pfsd is None:
+                self.is_pfsd = False  # pfsd always sends the commit ID
             # pachd sends no commit ID: the branch head is the best answer it gives us.
             info = await self.api.InspectBranch(pb.InspectBranchRequest(branch=ref.branch_pb()),
                                                 timeout=UNARY_TIMEOUT)

@@ -216,12 +216,16 @@ def test_pachd_like_backend_takes_the_fallback_paths(pfsd_address):
         version = r.headers["x-amz-version-id"]
         # no commit-ID trailer: the commit is the branch head, asked afterwards
         assert rpcs.take() == ["InspectBranch", "InspectFile", "ModifyFile"]
+        assert client.is_pfsd is False  # learned: GETs go straight to InspectFile
 
-        r = await http.get("/master.pachd/k")  # no FileInfo with the bytes: InspectFile first
+        r = await http.get("/master.pachd/k")
         assert r.content == body and r.headers["x-amz-meta-color"] == "red"
         assert r.headers["x-amz-version-id"] == version
-        assert rpcs.take() == ["GetFile", "GetFile", "InspectFile", "ListFile"]
-        assert client.is_pfsd is False  # learned: later GETs go straight to InspectFile
+        assert rpcs.take() == ["GetFile", "InspectFile", "ListFile"]
+        client.is_pfsd = None  # as after a restart: the first GET finds out
+        r = await http.get("/master.pachd/k")  # no FileInfo with the bytes: InspectFile first
+        assert rpcs.take() == ["GetFile", "GetFile", "InspectFile", "ListFile"] and r.content == body
+        assert client.is_pfsd is False
         r = await http.get("/master.pachd/k")
         assert rpcs.take() == ["GetFile", "InspectFile", "ListFile"] and r.content == body
         r = await http.head("/master.pachd/k")
