@@ -2,12 +2,11 @@
 
 S3 keeps headers with an object; PFS files have none. So a PUT with metadata also writes, in
 the same commit, one empty "sidecar" file whose *name* carries the metadata:
-``/.s3g/meta/<key>/<base64url(JSON)>``. Reading it costs a one-entry ListFile (run concurrently
-with InspectFile), never a GetFile; it works the same against pachd; and listings never show
-it (``.s3g/`` is the gateway's hidden prefix). Replacing or deleting the object deletes the
-sidecar directory in the same ModifyFile stream.
-
-What a sidecar says at a commit is cached by :mod:`gateway.metacache`.
+``/.s3g/meta/<key>/<base64url(JSON)>``. Reading it costs a one-entry ListFile, never a
+GetFile, and none at all when :mod:`gateway.metacache` already knows what the sidecar says at
+that commit; it works the same against pachd; and listings never show it (``.s3g/`` is the
+gateway's hidden prefix). Replacing or deleting the object deletes the sidecar directory in the
+same ModifyFile stream.
 """
 
 from __future__ import annotations
