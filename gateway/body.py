@@ -76,7 +76,7 @@ class UploadBody:
         async for block in self._blocks(size):
             for piece in block:
                 self.digests.update(piece)
-            yield block[0] if len(block) == 1 else b"".join(block)
+            yield bytes(block[0]) if len(block) == 1 else b"".join(block)
 
     async def file_ops(self, path: str) -> AsyncIterator[pb.ModifyFileRequest | bytes]:
         """ModifyFile operations that make the file at ``path`` hold this body.

@@ -82,15 +82,17 @@ class AwsChunkedDecoder:
         """True once the final chunk and the trailer section have been read."""
         return self._state == _DONE
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Consume one network read; return the object data it completes, in order."""
+    def feed(self, data: bytes) -> list[bytes | memoryview]:
+        """Consume one network read; return the object data it completes, in order (bytes-like:
+        slices of ``data`` are memoryviews of it)."""
         out: list[bytes] = []
         pos, end = 0, len(data)
+        view = memoryview(data)  # data pieces are views of the read, not copies
         while pos < end:
             state = self._state
             if state == _DATA:
                 take = min(self._remaining, end - pos)
-                piece = data if take == end else data[pos:pos + take]
+                piece = data if take == end else view[pos:pos + take]
                 pos += take
                 self._remaining -= take
                 self._add_data(piece)
@@ -138,7 +140,7 @@ class AwsChunkedDecoder:
         if self._state != _DONE:
             raise incomplete_body("The request body ended before the final aws-chunked chunk.")
 
-    async def decode(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    async def decode(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes | memoryview]:
         """Decode ``source`` (the raw request stream), yielding object data as it arrives."""
         async for raw in source:
             if raw:
