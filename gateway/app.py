@@ -20,7 +20,6 @@ import connexion
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionResponse
-from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.utils import get_function_from_name
@@ -29,7 +28,7 @@ from starlette.types import ASGIApp
 
 from gateway import context, errors, tuning
 from gateway.auth import Authenticator
-from gateway.dispatch import Dispatcher
+from gateway.dispatch import DOCS_PATHS, Dispatcher
 from gateway.errors import S3Error
 from gateway.explorer import create_explorer, mount
 from gateway.middleware import RequestContext
@@ -132,17 +131,18 @@ def create_app(pfs_address: str, auth: Authenticator | None = None) -> ASGIApp:
             if auth is not None:
                 await auth.close()
 
+    spec = ordered_spec()
     cx = connexion.AsyncApp(
         __name__,
         lifespan=lifespan,
+        middlewares=tuning.middlewares(spec, Dispatcher, DOCS_PATHS),
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/~/docs", spec_path="/~/openapi.json"),
     )
     tuning.install(cx)
-    cx.add_api(ordered_spec(), resolver=Resolver(function_resolver=resolve_handler),
+    cx.add_api(spec, resolver=Resolver(function_resolver=resolve_handler),
                validator_map=VALIDATORS, validate_responses=False, strict_validation=False, pythonic_params=True)
     for exc_type in (Exception, ProblemException, HTTPException):
         cx.add_error_handler(exc_type, error_response)
-    cx.add_middleware(Dispatcher, position=MiddlewarePosition.BEFORE_SWAGGER)
 
     async def ready() -> bool:
         try:

@@ -107,8 +107,36 @@ def ordered_spec() -> dict:
     every forwarded path meet its own route first.
     """
     spec = dict(load_spec())
-    spec["paths"] = dict(sorted(spec["paths"].items(), key=lambda kv: -specificity(kv[0])))
+    paths = sorted(spec["paths"].items(), key=lambda kv: -specificity(kv[0]))
+    spec["paths"] = {key: _own_parameters(spec, item) for key, item in paths}
     return spec
+
+
+def _own_parameters(spec: dict, item: dict) -> dict:
+    """The path item with its shared parameters copied into each of its operations.
+
+    The same parameters, declared where connexion 3.3 handles them right: it appends a path
+    item's parameters to its operation's own list in place, once for every middleware that
+    reads the spec, so each request validated ``Bucket`` and ``Key`` four times over.
+    """
+    shared = item.get("parameters")
+    if not shared:
+        return item
+    out = {k: v for k, v in item.items() if k != "parameters"}
+    for method in METHODS:
+        if method in item:
+            own = item[method].get("parameters") or []
+            declared = {_param_id(spec, p) for p in own}
+            merged = own + [p for p in shared if _param_id(spec, p) not in declared]
+            out[method] = {**item[method], "parameters": merged}
+    return out
+
+
+def _param_id(spec: dict, param: dict) -> tuple[str, str]:
+    """(in, name): what identifies a parameter, an operation's overriding its path item's."""
+    if "$ref" in param:
+        param = spec["components"]["parameters"][param["$ref"].rsplit("/", 1)[1]]
+    return param["in"], param["name"]
 
 
 def specificity(key: str) -> int:
