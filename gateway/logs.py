@@ -33,9 +33,31 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"), default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``, its timestamp text made once a second rather than once a line."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return self.default_msec_format % (self._stamp, record.msecs)
+
+
 def configure(level: str, json_lines: bool, access_log: bool) -> None:
+    # No format of ours shows the caller's source line, thread or process: don't look them up
+    # for every record (the logging HOWTO's "Optimization" list; the access log is one a request).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
-    handler.setFormatter(JSONFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JSONFormatter() if json_lines else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
