@@ -32,6 +32,9 @@ MAX_SKEW = 15 * 60  # seconds between the request's time and ours, as S3 allows
 MAX_EXPIRES = 7 * 24 * 3600  # the longest a presigned URL may live
 
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_DATE = re.compile(r"\d{8}")
+# A path of only unreserved characters and slashes is its own canonical form.
+_PLAIN_PATH = re.compile(rb"[A-Za-z0-9\-._~/]*")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
                "X-Amz-SignedHeaders", "X-Amz-Expires")
@@ -55,7 +58,7 @@ class Signed:
     def scope(self) -> str:
         return f"{self.date}/{self.region}/{SERVICE}/{TERMINATOR}"
 
-    @property
+    @functools.cached_property
     def time(self) -> datetime:
         return parse_amz_date(self.amz_date)
 
@@ -75,6 +78,8 @@ def canonical_uri(raw_path: bytes) -> str:
     """
     if not raw_path:
         return "/"
+    if _PLAIN_PATH.fullmatch(raw_path):  # what most keys look like: nothing to decode or encode
+        return raw_path.decode("ascii")
     return "/".join(uri_encode(unquote_to_bytes(seg)) for seg in raw_path.split(b"/"))
 
 
@@ -90,6 +95,8 @@ def query_pairs(query_string: bytes) -> list[tuple[bytes, bytes]]:
 
 def canonical_query(pairs: list[tuple[bytes, bytes]], exclude: str | None = None) -> str:
     """Names and values re-encoded once, sorted by name then value, joined with ``&``."""
+    if not pairs:
+        return ""
     items = []
     for name, value in pairs:
         enc_name = uri_encode(unquote_to_bytes(name))
@@ -103,10 +110,13 @@ def canonical_query(pairs: list[tuple[bytes, bytes]], exclude: str | None = None
 def canonical_headers(headers: list[tuple[bytes, bytes]], signed: tuple[str, ...]) -> str:
     """``name:value\\n`` per signed header; repeated headers joined with commas."""
     values: dict[str, list[str]] = {name: [] for name in signed}
+    by_bytes = {name.encode("latin-1"): found for name, found in values.items()}
     for raw_name, raw_value in headers:
-        name = raw_name.decode("latin-1").lower()
-        if name in values:
-            values[name].append(" ".join(raw_value.decode("latin-1").split()))
+        # ASCII names (all valid ones) compare as bytes: no decoding of the unsigned ones
+        found = by_bytes.get(raw_name.lower()) if raw_name.isascii() else \
+            values.get(raw_name.decode("latin-1").lower())
+        if found is not None:
+            found.append(" ".join(raw_value.decode("latin-1").split()))
     return "".join(f"{name}:{','.join(values[name])}\n" for name in signed)
 
 
@@ -162,7 +172,7 @@ def _credential(value: str, malformed) -> tuple[str, str, str]:
         raise malformed(f"the Credential '{_redact(value)}' is not of the form "
                         "<key>/<date>/<region>/<service>/aws4_request")
     access_key, date, region, service, terminator = parts
-    if not re.fullmatch(r"\d{8}", date) or not region:
+    if not _DATE.fullmatch(date) or not region:
         raise malformed("the Credential's date or region is invalid")
     if service != SERVICE:
         raise malformed(f"the Credential's service is '{service}'; expecting 's3'")
@@ -313,8 +323,10 @@ def verify(signed: Signed, secret: str, method: str, raw_path: bytes, query_stri
 
 def unsigned_headers(headers: list[tuple[bytes, bytes]], signed: tuple[str, ...]) -> list[str]:
     """``x-amz-*`` headers present but not signed (S3 refuses them), plus a missing host."""
-    names = {n.decode("latin-1").lower() for n, _ in headers}
-    missing = sorted(n for n in names if n.startswith("x-amz-") and n not in signed)
+    # only x-amz-* names matter: no other name lower-cases to one (latin-1 has no letter
+    # whose lower case is ASCII), so the rest are not even decoded
+    names = {n.decode("latin-1").lower() for n, _ in headers if n[:6].lower() == b"x-amz-"}
+    missing = sorted(n for n in names if n not in signed)
     if "host" not in signed:
         missing.insert(0, "host")
     return missing
