@@ -98,14 +98,18 @@ class Writer:
                 hook()
             except Exception:  # noqa: BLE001
                 log.exception("after-commit hook failed")
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_fn, fut, loop), (ok, value) in zip(batch, outcomes, strict=False):
-            loop.call_soon_threadsafe(_deliver, fut, ok, value)
+            by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, results in by_loop.items():  # one wake-up of each loop per batch
+            loop.call_soon_threadsafe(_deliver, results)
 
 
-def _deliver(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.cancelled():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _deliver(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in results:
+        if fut.cancelled():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
