@@ -7,7 +7,7 @@ import ctypes.util
 from typing import Any
 
 MiB = 1024 * 1024
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -31,11 +31,14 @@ def tune_malloc() -> None:
 
     By default glibc returns a freed buffer of that size to the kernel and the next message
     faults fresh zeroed pages in: measured, that churn was over half of pfsd's CPU for a big
-    GetFile. Buffers under 4 MiB now come from the heap, and up to 8 MiB of free heap is kept.
+    GetFile. Buffers under 4 MiB now come from the heap, and up to 8 MiB of free heap is kept,
+    in at most two arenas (one per thread would each keep that much: peak RSS of a 256 MiB
+    transfer ~70 -> ~58 MB, at no CPU cost measured).
     """
     if _mallopt is not None:
         _mallopt(_M_MMAP_THRESHOLD, 4 * MiB)
         _mallopt(_M_TRIM_THRESHOLD, 8 * MiB)
+        _mallopt(_M_ARENA_MAX, 2)
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:
