@@ -82,12 +82,12 @@ class FileServicer:
             raise errors.unimplemented("GetFile to a URL is not supported by pfsd")
         repo, rec, view, msg = self._resolve(request.file.commit)
         path = clean_path(request.file.path)
-        row = views.lookup(self.backend.db, view, path)
-        if row is None:
+        found = views.lookup_content(self.backend.db, view, path)
+        if found is None:
             if self._is_dir(view, path):
                 raise errors.invalid("cannot get directory or non-regular file. Use GetFileTAR instead")
             raise errors.file_not_found(path, str(repo), rec.id)
-        content = views.content_of(self.backend.db, row)
+        row, content = found
         # Sent before any data, even when no data message follows (empty file, offset past the end).
         info = file_info_bytes(commit_field(msg), Entry(path, row))
         await context.send_initial_metadata(((FILE_INFO_KEY, info),))

@@ -21,6 +21,11 @@ _COLS = "path, seq, size, md5, blob, inline_id, committed"
 _POINT = f"SELECT {_COLS} FROM files WHERE lineage=? AND path=? AND seq<=? ORDER BY seq DESC LIMIT 1"
 _NEXT = f"SELECT {_COLS} FROM files WHERE lineage=? AND path>=? AND path<? AND seq<=? ORDER BY path, seq DESC LIMIT 1"
 _BATCH = f"SELECT {_COLS} FROM files WHERE lineage=? AND path>=? AND path<? AND seq<=? ORDER BY path, seq DESC LIMIT ?"
+_POINT_DATA = (
+    "SELECT f.path, f.seq, f.size, f.md5, f.blob, f.inline_id, f.committed, i.data FROM files f "
+    "LEFT JOIN inline_data i ON i.id=f.inline_id WHERE f.lineage=? AND f.path=? AND f.seq<=? "
+    "ORDER BY f.seq DESC LIMIT 1"
+)
 _PREV_PATH = "SELECT path FROM files WHERE lineage=? AND path>=? AND path<? ORDER BY path DESC LIMIT 1"
 BATCH_MIN, BATCH_MAX = 8, 256
 
@@ -56,6 +61,20 @@ def lookup(conn: sqlite3.Connection, chain: Chain, path: str) -> Row | None:
         if found is not None:
             row = Row(*found)
             return None if row.size == TOMBSTONE else row
+    return None
+
+
+def lookup_content(conn: sqlite3.Connection, chain: Chain, path: str) -> tuple[Row, Content] | None:
+    """`lookup` and `content_of` in one query (a GetFile of a small file)."""
+    for lineage, seq in chain:
+        found = conn.execute(_POINT_DATA, (lineage, path, seq)).fetchone()
+        if found is not None:
+            row = Row(*found[:7])
+            if row.size == TOMBSTONE:
+                return None
+            if row.blob is not None:
+                return row, Content(row.size, row.md5 or b"", row.blob, None)
+            return row, Content(row.size, row.md5 or b"", None, found[7] or b"")
     return None
 
 
