@@ -33,6 +33,9 @@ def serve(config: Config) -> int:
                             # longer than clients keep idle connections (httpx: 5 s), so the
                             # client, not a timer racing its next request, ends them
                             timeout_keep_alive=config.keep_alive,
+                            # X-Forwarded-* only from proxies named: no per-request look otherwise
+                            proxy_headers=config.forwarded_allow_ips is not None,
+                            forwarded_allow_ips=config.forwarded_allow_ips,
                             # under --log-json uvicorn's own lines go through our JSON handler
                             **({"log_config": None} if config.log_json else {}),
                             timeout_graceful_shutdown=config.shutdown_grace)

@@ -41,6 +41,7 @@ class Config:
     allow_anonymous: bool = False
     shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
     keep_alive: float = 60.0  # seconds an idle client connection stays open
+    forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-Proto/-For are believed
 
     @property
     def embedded(self) -> bool:
@@ -109,6 +110,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="seconds an idle keep-alive connection stays open (env S3GW_KEEP_ALIVE; "
                          "default 60). Short ones race with clients reusing them: uvicorn's "
                          "default of 5 s made a pooled client's request meet a closing socket.")
+    ap.add_argument("--forwarded-allow-ips", default=env("S3GW_FORWARDED_ALLOW_IPS") or None,
+                    help="behind a reverse proxy: the addresses (comma-separated, or *) whose "
+                         "X-Forwarded-Proto and X-Forwarded-For headers are believed (env "
+                         "S3GW_FORWARDED_ALLOW_IPS; default none: the headers are ignored)")
     a = ap.parse_args(argv)
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
@@ -126,4 +131,4 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   log_level=a.log_level, access_log=not a.no_access_log, log_json=a.log_json,
                   credentials=credentials,
                   allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace,
-                  keep_alive=a.keep_alive)
+                  keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips)
