@@ -7,7 +7,7 @@ import sys
 
 import uvicorn
 
-from gateway import logs
+from gateway import lean, logs  # lean before gateway.app: see gateway/lean.py
 from gateway.app import create_app
 from gateway.auth import Authenticator, PachdAuth
 from gateway.config import Config, parse_args
@@ -55,6 +55,10 @@ class _Server(uvicorn.Server):
     uvicorn re-raises the captured signal once it has shut down, which would kill the process
     before the embedded PFS server is stopped in order and make the exit status 143/130.
     """
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        lean.settle()
 
     def handle_exit(self, sig, frame) -> None:
         super().handle_exit(sig, frame)

@@ -8,17 +8,14 @@ lock-per-value metrics cost about ten times as much per request, measured.
 Families: ``s3gw_requests_total{operation,status}``, ``s3gw_request_duration_seconds
 {operation}`` (histogram), ``s3gw_request_body_bytes_total`` and ``s3gw_response_body_bytes_total
 {operation}``, ``s3gw_requests_in_flight``, ``s3gw_pfs_errors_total{code}``, and the default
-registry's process metrics (RSS, CPU, open files).
+registry's process metrics (RSS, CPU, open files). prometheus_client itself is imported at the
+first scrape: a gateway nobody scrapes never loads it.
 """
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
-
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, disable_created_metrics, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-
-disable_created_metrics()  # no *_created series: a timestamp per child doubles the output
 
 NO_OPERATION = "-"  # requests no S3 operation was chosen for (routing errors, /~/ paths)
 BOUNDS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60)
@@ -74,6 +71,8 @@ def count_pfs_error(code: str) -> None:
 
 class _Collector:
     def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
         requests = CounterMetricFamily("s3gw_requests", "HTTP requests answered, by S3 operation and status",
                                        labels=["operation", "status"])
         latency = HistogramMetricFamily("s3gw_request_duration_seconds",
@@ -102,9 +101,16 @@ class _Collector:
         yield errors
 
 
-REGISTRY.register(_Collector())
+@functools.cache
+def _registry():
+    import prometheus_client
+
+    prometheus_client.disable_created_metrics()  # no *_created series: a timestamp per child doubles the output
+    prometheus_client.REGISTRY.register(_Collector())
+    return prometheus_client
 
 
 def exposition() -> tuple[bytes, str]:
     """The text exposition of every metric, and its content type."""
-    return generate_latest(), CONTENT_TYPE_LATEST
+    prom = _registry()
+    return prom.generate_latest(prom.REGISTRY), prom.CONTENT_TYPE_LATEST
