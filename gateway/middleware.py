@@ -43,8 +43,8 @@ async def send_error(send: Send, err: S3Error, resource: str, request_id: str,
                      head: bool = False) -> None:
     """Send an S3 error as a whole response (304 carries no body, HEAD neither)."""
     body = b"" if err.status == 304 or head else error_document(err, resource, request_id)
-    headers = [(b"x-amz-request-id", request_id.encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+    # (x-amz-request-id: added by RequestContext's send, as to every response)
+    headers = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
     if body:
         headers += [(b"content-type", b"application/xml"),
                     (b"content-length", str(len(body)).encode())]

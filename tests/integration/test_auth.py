@@ -102,6 +102,7 @@ def test_unsigned_requests_are_denied_but_health_and_docs_are_open(gw, abucket):
     for path in ("/", f"/{abucket}", f"/{abucket}/k", f"/{abucket}?acl", "/~/nothing"):
         r = httpx.get(gw.url + path)
         assert (r.status_code, error_code(r)) == (403, "AccessDenied"), path
+        assert len(r.headers.get_list("x-amz-request-id")) == 1  # it was sent twice
     r = httpx.put(f"{gw.url}/{abucket}/k", content=b"anonymous write")
     assert (r.status_code, error_code(r)) == (403, "AccessDenied")
     for path in ("/~/health", "/~/ready", "/~/openapi.json"):
