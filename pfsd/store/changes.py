@@ -79,12 +79,17 @@ def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change]) ->
     tree = _Tree(conn, commit)
     now = time.time()
     size = commit.size
-    for change in changes:
+    for i, change in enumerate(changes):
         if isinstance(change, Put):
             size += _put(tree, commit, change.path, change.content, now)
         else:
-            size += _delete(tree, commit, change.path, now)
-    conn.execute("UPDATE commits SET size=? WHERE id=?", (size, commit.id))
+            # A Put of the same path right after (how the gateway replaces an object) overwrites
+            # the tombstone's row: it need not be written.
+            following = changes[i + 1] if i + 1 < len(changes) else None
+            replaced = following.path if isinstance(following, Put) else None
+            size += _delete(tree, commit, change.path, now, replaced)
+    if size != commit.size:
+        conn.execute("UPDATE commits SET size=? WHERE id=?", (size, commit.id))
     return size
 
 
@@ -120,8 +125,11 @@ def _put(tree: _Tree, commit: CommitRec, path: str, content: Content, now: float
     return content.size - (old.size if old else 0)
 
 
-def _delete(tree: _Tree, commit: CommitRec, path: str, now: float) -> int:
-    """Delete a file, or a directory and everything below it (pachd deletes recursively)."""
+def _delete(tree: _Tree, commit: CommitRec, path: str, now: float, replaced: str | None = None) -> int:
+    """Delete a file, or a directory and everything below it (pachd deletes recursively).
+
+    The tombstone of `replaced` (the path the next change puts) is kept in memory only.
+    """
     conn = tree.conn
     delta = 0
     targets: list[views.Row] = []
@@ -141,7 +149,8 @@ def _delete(tree: _Tree, commit: CommitRec, path: str, now: float) -> int:
         if row.seq == commit.seq and row.inline_id is not None:
             conn.execute("DELETE FROM inline_data WHERE id=?", (row.inline_id,))
         tomb = views.Row(row.path, commit.seq, TOMBSTONE, None, None, None, now)
-        conn.execute(_WRITE, (commit.lineage, *tomb))
+        if row.path != replaced:
+            conn.execute(_WRITE, (commit.lineage, *tomb))
         tree.written[row.path] = tomb
         delta -= row.size
     if path != "/" and path not in tree.written:
