@@ -71,3 +71,14 @@ def parent_dirs(path: str) -> list[str]:
     """Ancestor directories of a cleaned file path, root excluded: `/a/b/c` -> [`/a`, `/a/b`]."""
     parts = path.split("/")[1:-1]
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def covered(path: str, prefixes: set[str] | dict[str, int]) -> bool:
+    """Whether `path` starts with one of the directory `prefixes` (each ending with `/`): a look-up
+    per `/` in the path, however many prefixes there are."""
+    i = path.find("/")
+    while i != -1:
+        if path[: i + 1] in prefixes:
+            return True
+        i = path.find("/", i + 1)
+    return False

@@ -34,12 +34,13 @@ class _Staging:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.changes: list[ch.Change] = []
-        self.latest: dict[str, Content | None] = {}  # path -> staged content (None: deleted)
+        # path -> (position in `changes`, staged content or None when deleted)
+        self.latest: dict[str, tuple[int, Content | None]] = {}
         self.held: list[str] = []
         self.inline_bytes = 0
         self.builder: ContentBuilder | None = None
         self.builder_path = ""
-        self.cleared: list[str] = []  # directory prefixes this stream deleted everything below
+        self.cleared: dict[str, int] = {}  # directory prefix -> position of its last DeleteFile
         # the target's view once looked up (None: a branch ModifyFile will create; False: not yet)
         self.view: views.Chain | None | bool = False
 
@@ -56,16 +57,27 @@ class _Staging:
         self.put(self.builder_path, content)
 
     def put(self, path: str, content: Content) -> None:
+        self.latest[path] = (len(self.changes), content)
         self.changes.append(ch.Put(path, content))
-        self.latest[path] = content
 
     def delete(self, path: str) -> None:
+        self.latest[path] = (len(self.changes), None)
+        self.cleared[dir_prefix(path)] = len(self.changes)
         self.changes.append(ch.Delete(path))
-        self.latest[path] = None
-        below = dir_prefix(path)
-        self.cleared.append(below)
-        for staged in [p for p in self.latest if p.startswith(below)]:
-            self.latest[staged] = None
+
+    def staged(self, path: str) -> tuple[bool, Content | None]:
+        """(whether this stream decided `path`'s content, that content): its last put, or None
+        when a later DeleteFile removed it or a directory above it. O(depth), not O(changes)."""
+        cleared_at = -1
+        if self.cleared:
+            i = path.find("/")
+            while i != -1:
+                cleared_at = max(cleared_at, self.cleared.get(path[: i + 1], -1))
+                i = path.find("/", i + 1)
+        entry = self.latest.get(path)
+        if entry is not None and entry[0] > cleared_at:
+            return True, entry[1]
+        return cleared_at >= 0, None
 
     async def append(self, path: str, data: bytes, base: Content | None) -> None:
         if self.builder is None or self.builder_path != path:
@@ -160,10 +172,9 @@ class ModifyServicer:
 
     def _current(self, staging: _Staging, target: pfs_pb2.Commit, path: str) -> Content | None:
         """What an AddFile to `path` appends to: staged, deleted by this stream, or stored."""
-        if path in staging.latest:
-            return staging.latest[path]
-        if any(path.startswith(below) for below in staging.cleared):
-            return None  # deleted earlier in this stream (the gateway's PUTs delete first)
+        known, content = staging.staged(path)
+        if known:
+            return content  # the gateway's PUTs delete first: no look-up
         if staging.view is False:
             staging.view = self._view(target)  # one snapshot per stream: a lookup per new path
         view = staging.view

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from pfsd import errors
-from pfsd.names import dir_prefix, parent_dirs, prefix_end
+from pfsd.names import covered, dir_prefix, parent_dirs, prefix_end
 from pfsd.store import views
 from pfsd.store.content import Content
 from pfsd.store.db import TOMBSTONE
@@ -39,11 +39,11 @@ class _Tree:
         self.conn = conn
         self.view = chain(conn, commit)
         self.written: dict[str, views.Row] = {}  # rows this apply wrote, tombstones included
-        self.cleared: list[str] = []  # directory prefixes this apply deleted everything below
+        self.cleared: set[str] = set()  # directory prefixes this apply deleted everything below
         self.put_dirs: set[str] = set()  # ancestor directories of the files this apply added
 
     def _is_cleared(self, path: str) -> bool:
-        return any(path.startswith(below) for below in self.cleared)
+        return bool(self.cleared) and covered(path, self.cleared)
 
     def lookup(self, path: str) -> views.Row | None:
         row = self.written.get(path)
@@ -156,5 +156,5 @@ def _delete(tree: _Tree, commit: CommitRec, path: str, now: float, replaced: str
     if path != "/" and path not in tree.written:
         # nothing to tombstone: remember the path is gone all the same (a later add asks)
         tree.written[path] = views.Row(path, commit.seq, TOMBSTONE, None, None, None, now)
-    tree.cleared.append(below)
+    tree.cleared.add(below)
     return delta
