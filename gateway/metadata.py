@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway import errors
+from gateway import errors, file_pages
 from gateway.names import RESERVED_PREFIX
 from gateway.pfs import PFS, Ref, add_file, delete_file
 from gateway.pfs_errors import NotFound
@@ -110,7 +110,10 @@ def delete_ops(path: str) -> list[pb.ModifyFileRequest]:
 async def read(pfs: PFS, ref: Ref, path: str) -> ObjectMeta:
     """The stored metadata of the object at ``path`` (empty when it has none)."""
     try:
-        entries = await pfs.list_file(ref, sidecar_dir(path), None, 1)
+        if pfs.use_extensions:  # one unary page from pfsd (the pfs_v2 stream against pachd)
+            entries = await file_pages.list_file(pfs, ref, sidecar_dir(path), None, 1)
+        else:
+            entries = await pfs.list_file(ref, sidecar_dir(path), None, 1)
     except NotFound:
         return ObjectMeta()
     for info in entries:

@@ -14,7 +14,7 @@ import hashlib
 import httpx
 import pytest
 
-from gateway import context, metacache
+from gateway import context, file_pages, metacache
 from gateway.app import create_app
 from gateway.pfs import PFS
 from tests.pfsd.conftest import start_pfsd
@@ -53,8 +53,9 @@ class Recorder:
         self.calls: list[str] = []
 
     def __getattr__(self, name: str):
-        method = getattr(self._stub, name)
+        return self.recording(name, getattr(self._stub, name))
 
+    def recording(self, name: str, method):
         def call(*args, **kwargs):
             self.calls.append(name)
             c = method(*args, **kwargs)
@@ -81,6 +82,10 @@ def run(address: str, scenario, pachd: bool = False, extensions: bool = True) ->
     async def main() -> None:
         client = PFS(address, extensions=extensions)
         rpcs = client.api = Recorder(client.api, pachd)
+        pages = file_pages._backend(client)
+        if pachd:
+            pages.lacking_until = float("inf")  # pachd answers UNIMPLEMENTED
+        pages.methods = {name: rpcs.recording(f"Pages.{name}", m) for name, m in pages.methods.items()}
         context.set_pfs(client)
         try:
             transport = httpx.ASGITransport(app=create_app(address))
@@ -118,9 +123,9 @@ def test_pfsd_get_and_head_are_one_rpc(pfsd_address):
         assert rpcs.take() == ["InspectFile"]
         assert r.headers["content-length"] == str(len(body)) and r.headers["x-amz-meta-color"] == "blue"
 
-        metacache.CACHE.clear()  # a cold cache: one ListFile, then known
+        metacache.CACHE.clear()  # a cold cache: one ListFile (a one-message page), then known
         r = await http.get("/master.one/k")
-        assert rpcs.take() == ["GetFile", "ListFile"] and r.headers["x-amz-meta-color"] == "blue"
+        assert rpcs.take() == ["GetFile", "Pages.ListFile"] and r.headers["x-amz-meta-color"] == "blue"
         r = await http.get("/master.one/k")
         assert rpcs.take() == ["GetFile"] and r.content == body
 
@@ -128,7 +133,7 @@ def test_pfsd_get_and_head_are_one_rpc(pfsd_address):
         await http.put("/master.one/other", content=b"x")
         rpcs.take()
         r = await http.head("/master.one/k")
-        assert rpcs.take() == ["InspectFile", "ListFile"] and r.headers["x-amz-meta-color"] == "blue"
+        assert rpcs.take() == ["InspectFile", "Pages.ListFile"] and r.headers["x-amz-meta-color"] == "blue"
 
     run(pfsd_address, scenario)
 
@@ -282,12 +287,12 @@ def test_pfsd_commit_left_open_by_another_client_is_not_trusted(pfsd_address):
         rpcs.take()
         r = await http.get("/master.open/k")
         assert r.headers["x-amz-meta-color"] == "green" and r.headers["x-amz-version-id"] == opened.id
-        assert rpcs.take() == ["GetFile", "ListFile"]
+        assert rpcs.take() == ["GetFile", "Pages.ListFile"]
         r = await http.put("/master.open/k", content=b"y", headers={"x-amz-meta-color": "red"})
         assert r.headers["x-amz-version-id"] == opened.id  # still the open commit
         r = await http.head("/master.open/k")
         assert r.headers["x-amz-meta-color"] == "red"
-        assert rpcs.take() == ["InspectFile", "InspectFile", "ListFile", "ModifyFile"]  # never cached
+        assert rpcs.take() == ["InspectFile", "InspectFile", "ModifyFile", "Pages.ListFile"]  # never cached
         await client.api.FinishCommit(pb.FinishCommitRequest(commit=opened))
         await http.put("/master.open/k", content=b"z", headers={"x-amz-meta-color": "gold"})
         rpcs.take()
