@@ -23,10 +23,14 @@ def pfs() -> PFS:
 
 
 def request() -> Request:
-    """The request being handled (headers, the raw body stream)."""
-    return context.request
+    """The request being handled (headers, the raw body stream).
+
+    A request object of its own: connexion's ``context.request`` proxy built a new one, and
+    parsed the headers again, on every attribute read.
+    """
+    return Request(context.scope._get_current_object(), context.receive._get_current_object())
 
 
 def content_type() -> str | None:
     """The request's own Content-Type (the dispatcher hides it from connexion)."""
-    return context.request.scope.get("state", {}).get("content_type")
+    return context.scope.get("state", {}).get("content_type")
