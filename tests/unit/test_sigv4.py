@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote_to_bytes
 
 import pytest
 
@@ -243,3 +244,17 @@ def test_signing_keys_are_cached():
     for _ in range(3):
         sigv4.signing_key(SECRET, "20130524", "us-east-1")
     assert sigv4.signing_key.cache_info().hits == 2
+
+
+@pytest.mark.parametrize("path", [b"/b/plain-key_1.txt", b"/b/a~b/c.d", b"/", b"/b/k%7E", b"/b/sp ace",
+                                  b"/b/%24x", b"/b/a%2Fb", b"/b/\xc3\xa9"])
+def test_canonical_uri_shortcut_agrees_with_the_rule(path):
+    by_rule = "/".join(sigv4.uri_encode(unquote_to_bytes(seg)) for seg in path.split(b"/"))
+    assert sigv4.canonical_uri(path) == by_rule
+
+
+def test_header_names_match_whatever_their_case_or_bytes():
+    headers = [(b"HOST", b"h"), (b"X-AMZ-Date", b"d"), (b"x-\xc9tag", b"e"), (b"X-AMZ-META-\xc9", b"m")]
+    signed = ("host", "x-amz-date", "x-\xe9tag")
+    assert sigv4.canonical_headers(headers, signed) == "host:h\nx-amz-date:d\nx-\xe9tag:e\n"
+    assert sigv4.unsigned_headers(headers, signed) == ["x-amz-meta-\xe9"]
