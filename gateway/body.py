@@ -17,7 +17,8 @@ from starlette.requests import ClientDisconnect, Request
 
 from gateway import checksums, chunked, errors
 from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
-from gateway.pfs import add_file, add_file_prefix, delete_file
+from gateway.pfs import add_file, delete_file
+from gateway.pfs_wire import add_file_prefix
 from generated.pfs import pfs_pb2 as pb
 
 CHUNK = 1 << 20  # bytes per AddFile message: big enough to amortize gRPC, small enough to stay flat
@@ -87,7 +88,7 @@ class UploadBody:
         :meth:`verify` before the stream completes.
 
         AddFile operations come as their wire bytes (the body joined once, see
-        :func:`gateway.pfs.add_file_prefix`); a big block is digested on a worker thread while
+        :func:`gateway.pfs_wire.add_file_prefix`); a big block is digested on a worker thread while
         it is sent and the next one is read.
         """
         yield delete_file(path)

@@ -16,6 +16,7 @@ import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 
 from gateway.pfs_errors import PFSError, from_rpc_error, translate
+from gateway.pfs_wire import bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 from generated.pfs import pfs_pb2_grpc
 
@@ -340,67 +341,15 @@ def add_file(path: str, data: bytes) -> pb.ModifyFileRequest:
     return pb.ModifyFileRequest(add_file=pb.AddFile(path=path, raw=wrappers_pb2.BytesValue(value=data)))
 
 
-def add_file_prefix(path: str, size: int) -> bytes:
-    """The wire bytes of ``ModifyFileRequest{add_file: {path, raw: {value}}}`` before the value.
-
-    The value is the last field of each enclosing message, so ``prefix + data`` *is* the
-    serialized message: a body chunk goes to gRPC joined once, never copied into protobuf
-    objects and serialized again (3 copies of every byte an upload carries).
-    """
-    name = path.encode()
-    value = _field(1, size) if size else b""  # BytesValue.value (proto3 omits an empty one)
-    raw = _field(3, len(value) + size)  # AddFile.raw
-    add = _field(1, len(name)) + name + raw  # AddFile.path, then raw
-    return _field(2, len(add) + len(value) + size) + add + value  # ModifyFileRequest.add_file
-
-
-def _field(number: int, length: int) -> bytes:
-    """The tag and length of a length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(length)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _serialize(request) -> bytes:
-    # ModifyFile takes messages, or their wire bytes already encoded (see add_file_prefix)
-    return request if isinstance(request, bytes) else request.SerializeToString()
-
-
-def _bytes_value(raw: bytes) -> memoryview:
-    """A GetFile message's ``BytesValue.value``, as a view of the received bytes (no copy)."""
-    view = memoryview(raw)
-    if not raw:
-        return view
-    if raw[0] == 0x0A:  # field 1, length-delimited: the only field of BytesValue
-        size, pos, shift = 0, 1, 0
-        while pos < len(raw):
-            b = raw[pos]
-            size |= (b & 0x7F) << shift
-            pos += 1
-            if b < 0x80:
-                if pos + size == len(raw):
-                    return view[pos:]
-                break
-            shift += 7
-    return memoryview(wrappers_pb2.BytesValue.FromString(raw).value)  # any other encoding
-
-
 def _stub(channel: grpc.aio.Channel) -> pfs_pb2_grpc.APIStub:
     """The generated stub, with ModifyFile and GetFile (de)serializing bodies without copies."""
     stub = pfs_pb2_grpc.APIStub(channel)
     stub.ModifyFile = channel.stream_unary(
-        "/pfs_v2.API/ModifyFile", request_serializer=_serialize,
+        "/pfs_v2.API/ModifyFile", request_serializer=serialize,
         response_deserializer=empty_pb2.Empty.FromString, _registered_method=True)
     stub.GetFile = channel.unary_stream(
         "/pfs_v2.API/GetFile", request_serializer=pb.GetFileRequest.SerializeToString,
-        response_deserializer=_bytes_value, _registered_method=True)
+        response_deserializer=bytes_value, _registered_method=True)
     return stub
 
 

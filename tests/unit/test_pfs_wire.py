@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from google.protobuf import wrappers_pb2
 
-from gateway.pfs import _bytes_value, _serialize, add_file, add_file_prefix, delete_file
+from gateway.pfs import add_file, delete_file
+from gateway.pfs_wire import add_file_prefix, bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 
 SIZES = [0, 1, 127, 128, 300, 16383, 16384, 2097151, 2097152, (1 << 20) + 5]
@@ -22,15 +23,15 @@ def test_add_file_prefix_is_the_serialized_message(path, size):
 
 
 def test_serialize_passes_bytes_through():
-    assert _serialize(b"\x12\x00") == b"\x12\x00"
-    assert _serialize(delete_file("/k")) == delete_file("/k").SerializeToString()
+    assert serialize(b"\x12\x00") == b"\x12\x00"
+    assert serialize(delete_file("/k")) == delete_file("/k").SerializeToString()
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_bytes_value_is_a_view_of_the_value(size):
     value = b"v" * size
     raw = wrappers_pb2.BytesValue(value=value).SerializeToString()
-    got = _bytes_value(raw)
+    got = bytes_value(raw)
     assert isinstance(got, memoryview) and got == value
 
 
@@ -38,4 +39,4 @@ def test_bytes_value_of_another_encoding_still_parses():
     # the same field twice: protobuf keeps the last; the fast path must not guess
     raw = wrappers_pb2.BytesValue(value=b"first").SerializeToString() + \
         wrappers_pb2.BytesValue(value=b"last").SerializeToString()
-    assert _bytes_value(raw) == b"last"
+    assert bytes_value(raw) == b"last"
