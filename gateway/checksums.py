@@ -27,6 +27,7 @@ from typing import Protocol
 
 import crc32c
 
+from gateway import lean
 from gateway.errors import (
     S3Error,
     bad_digest,
@@ -38,10 +39,9 @@ from gateway.errors import (
     x_amz_content_sha256_mismatch,
 )
 
-try:  # CRC64NVME has no fast pure-Python form; awscrt (optional) provides it in C.
-    from awscrt import checksums as _crt_checksums
-except ImportError:  # pragma: no cover - depends on the environment
-    _crt_checksums = None
+# CRC64NVME has no fast pure-Python form; awscrt (optional) provides it in C. Imported when first
+# used: its library is ~4 MB of a process's memory, and few clients ask for CRC64NVME.
+_crt_checksums = lean.deferred("awscrt.checksums")
 
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 _DIGEST_SIZE = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}

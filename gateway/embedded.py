@@ -44,7 +44,9 @@ class EmbeddedPFS:
         cmd = [sys.executable, "-m", "pfsd", "--listen", self.address, "--data-dir", str(self.data_dir)]
         # Its own process group: a Ctrl-C in the terminal reaches only the gateway, which
         # drains its requests and then stops the server (see stop).
-        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, process_group=0)
+        # Two malloc arenas, as the gateway has (see gateway.lean.cap_malloc_arenas)
+        env = {"MALLOC_ARENA_MAX": "2", **os.environ}
+        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, process_group=0, env=env)
         self._wait_ready()
         return self.address
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -53,3 +55,18 @@ def test_install_after_connexion_does_nothing():
         print(type(sys.modules["httpx"]).__name__, sys.modules.get("flask") is not None)
     """)
     assert out.split() == ["module", "True"]
+
+
+def test_deferred_modules():
+    from gateway import lean
+
+    assert lean.deferred("no_such_package_here.sub") is None
+    pytest.importorskip("awscrt")
+    out = run("""
+        import sys
+        import gateway.checksums as c
+        print("CRC64NVME" in c.supported_algorithms(), "awscrt" in sys.modules)
+        h = c._new_hasher("CRC64NVME"); h.update(b"abc")
+        print(h.digest().hex(), "awscrt" in sys.modules)
+    """)
+    assert out.split() == ["True", "False", "05e5cabb3fc1faeb", "True"]
