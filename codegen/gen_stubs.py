@@ -10,7 +10,9 @@ Two sources are accepted:
 
 Either way we assemble a ``FileDescriptorSet`` for ``pfs``, ``auth``, ``versionpb`` and what
 they import, rename the files under ``generated/`` (so the stubs import as
-``generated.pfs.pfs_pb2``) and run ``grpc_tools.protoc --descriptor_set_in``.
+``generated.pfs.pfs_pb2``) and run ``grpc_tools.protoc --descriptor_set_in``. pfsd's own
+extensions (``codegen/proto/pfsd/*.proto``, importing ``pfs/pfs.proto``) are compiled along
+with them into ``generated.pfsd``.
 The run is skipped when the inputs are unchanged (a stamp file records their digest).
 """
 
@@ -35,8 +37,11 @@ WHEEL_REQ = (
 WHEEL_PREFIX = "python_pachyderm/proto/v2/"
 # The protocol files the gateway and the embedded server use; their imports come along.
 ROOTS = ["pfs/pfs.proto", "auth/auth.proto", "version/versionpb/version.proto"]
+# pfsd's own extensions (docs/pfsd.md), compiled against Pachyderm's files above.
+EXTENSIONS_DIR = Path(__file__).resolve().parent / "proto"
+EXTENSIONS = ["pfsd/pages.proto"]
 OUT_PACKAGE = "generated"
-GENERATOR_VERSION = "1"  # bump when this script's output changes
+GENERATOR_VERSION = "2"  # bump when this script's output changes
 
 
 def _serialized_pb(source: str) -> bytes | None:
@@ -79,6 +84,18 @@ def descriptors_from_source(src: Path) -> dict[str, descriptor_pb2.FileDescripto
     return {f.name: f for f in fds.file}
 
 
+def add_extensions(files: dict[str, descriptor_pb2.FileDescriptorProto]) -> None:
+    """Compile :data:`EXTENSIONS` (imports resolved from ``files``) and add them to ``files``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        given, out = Path(tmp) / "given.pb", Path(tmp) / "ext.pb"
+        given.write_bytes(descriptor_pb2.FileDescriptorSet(file=closure(files)).SerializeToString())
+        cmd = [sys.executable, "-m", "grpc_tools.protoc", f"--descriptor_set_in={given}",
+               f"-I{EXTENSIONS_DIR}", f"--descriptor_set_out={out}", *EXTENSIONS]
+        subprocess.run(cmd, check=True)
+        for f in descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file:
+            files[f.name] = f
+
+
 def _protoc_include() -> str:
     import grpc_tools
 
@@ -102,6 +119,8 @@ def closure(files: dict[str, descriptor_pb2.FileDescriptorProto]) -> list[descri
         if root not in files:
             raise SystemExit(f"gen_stubs: {root} not found in the input")
         visit(root)
+    for ext in EXTENSIONS:
+        visit(ext)
     return ordered
 
 
@@ -158,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         files = descriptors_from_source(args.proto_src)
     else:
         files = descriptors_from_wheel(fetch_wheel(cache))
+    add_extensions(files)
     fds = relocate(closure(files))
 
     digest = hashlib.sha256(fds.SerializeToString() + GENERATOR_VERSION.encode()).hexdigest()

@@ -4,7 +4,7 @@ pfs_v2 streams one FileInfo per message, and on this stack each message costs mo
 both ends than everything else a listing does (about 0.15 ms apiece, measured: a 1,000-key
 page spent ~150 ms receiving them). pfsd also serves ``/pfsd.Pages/ListFile`` and
 ``/pfsd.Pages/WalkFile`` (docs/pfsd.md): the same request, answered with one
-``FileInfoPage { repeated pfs_v2.FileInfo file_info = 1; }`` holding exactly what the stream
+``FileInfoPage`` (codegen/proto/pfsd/pages.proto) holding exactly what the stream
 would have sent, with the same errors. pachd answers those UNIMPLEMENTED: then, and for a
 while after, the pfs_v2 stream is used, so the gateway behaves the same against either.
 
@@ -19,31 +19,16 @@ import time
 import weakref
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from gateway.pfs import AUTH_TOKEN_KEY, PFS, UNARY_TIMEOUT, Ref, request_token
 from gateway.pfs_errors import from_rpc_error
 from generated.pfs import pfs_pb2 as pb
+from generated.pfsd.pages_pb2 import DESCRIPTOR as PAGES
+from generated.pfsd.pages_pb2 import FileInfoPage
 
-SERVICE = "pfsd.Pages"
+SERVICE = PAGES.services_by_name["Pages"].full_name  # codegen/proto/pfsd/pages.proto
 UNTIL_KEY = "pfs-page-until-bin"
 RETRY_AFTER = 60.0  # seconds before a backend that lacked the extension is asked again
-
-
-def _page_message() -> type:
-    """The response type, declared here: the stubs come from pachd's protos, which lack it."""
-    field = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(name="pfsd/pages.proto", package="pfsd",
-                                               dependency=[pb.DESCRIPTOR.name], syntax="proto3")
-    proto.message_type.add(name="FileInfoPage").field.add(
-        name="file_info", number=1, label=field.LABEL_REPEATED, type=field.TYPE_MESSAGE,
-        type_name=".pfs_v2.FileInfo")
-    pool = descriptor_pool.Default()
-    pool.AddSerializedFile(proto.SerializeToString())
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("pfsd.FileInfoPage"))
-
-
-FileInfoPage = _page_message()
 
 
 class _Backend:

@@ -57,40 +57,41 @@ def commit_info(
 def commit_field(commit: pfs_pb2.Commit) -> bytes:
     """`File.commit` (field 1) encoded once per request, for `file_info_bytes`."""
     data = commit.SerializeToString()
-    return b"\x0a" + _varint(len(data)) + data
+    return b"\x0a" + varint(len(data)) + data
 
 
 def file_info_bytes(commit: bytes, entry: Entry) -> bytes:
     """The serialized FileInfo of `entry` at the commit encoded by `commit_field`."""
     path = entry.path.encode()
-    file = commit + b"\x12" + _varint(len(path)) + path
-    out = b"\x0a" + _varint(len(file)) + file
+    file = commit + b"\x12" + varint(len(path)) + path
+    out = b"\x0a" + varint(len(file)) + file
     row = entry.row
     if row is None:
         return out + b"\x10\x02"  # file_type DIR
     out += b"\x10\x01" + _committed(row.committed)  # file_type FILE, committed
     if row.size:
-        out += b"\x20" + _varint(row.size)
+        out += b"\x20" + varint(row.size)
     if row.md5:
-        out += b"\x2a" + _varint(len(row.md5)) + row.md5
+        out += b"\x2a" + varint(len(row.md5)) + row.md5
     return out
 
 
 def bytes_value(data: bytes) -> bytes:
     """A serialized google.protobuf.BytesValue: one copy of `data`, where building the message
     and serializing it made two (GetFile's chunks are 1 MiB)."""
-    return b"\x0a" + _varint(len(data)) + data if data else b""
+    return b"\x0a" + varint(len(data)) + data if data else b""
 
 
 @functools.lru_cache(maxsize=4096)  # the files of one commit share their time
 def _committed(seconds: float) -> bytes:
     """Field 3, a Timestamp, as Timestamp.FromNanoseconds(int(seconds * 1e9)) sets it."""
     whole, nanos = divmod(int(seconds * 1e9), 1_000_000_000)
-    stamp = (b"\x08" + _varint(whole) if whole else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
-    return b"\x1a" + _varint(len(stamp)) + stamp
+    stamp = (b"\x08" + varint(whole) if whole else b"") + (b"\x10" + varint(nanos) if nanos else b"")
+    return b"\x1a" + varint(len(stamp)) + stamp
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """Protobuf's base-128 varint of ``n`` >= 0."""
     if n < 0x80:
         return _SMALL[n]
     if n < 0x4000:

@@ -4,7 +4,7 @@ pfs_v2 streams one FileInfo per message; through gRPC's Python stack each messag
 about as much CPU as a small unary call's payload work, at both ends, so a 1,000-entry
 listing page was dominated by message overhead. These methods take the pfs_v2
 ``ListFileRequest`` / ``WalkFileRequest`` and answer one message, encoded as
-``message FileInfoPage { repeated pfs_v2.FileInfo file_info = 1; }``, holding exactly the
+``FileInfoPage`` (codegen/proto/pfsd/pages.proto), holding exactly the
 FileInfos the pfs_v2 RPC would stream, in order; errors are the statuses it would end with.
 ``number`` must be 1..MAX_NUMBER (a page, not a whole tree, is held in memory). Optional
 request metadata ``pfs-page-until-bin`` (a UTF-8 path) ends a forward page before the first
@@ -20,22 +20,14 @@ from typing import Any
 import grpc
 
 from generated.pfs import pfs_pb2
+from generated.pfsd.pages_pb2 import DESCRIPTOR as PAGES
 from pfsd import errors
 from pfsd.api.base import rpc
-from pfsd.api.convert import commit_field, file_info_bytes
+from pfsd.api.convert import commit_field, file_info_bytes, varint
 
-SERVICE = "pfsd.Pages"
+SERVICE = PAGES.services_by_name["Pages"].full_name  # codegen/proto/pfsd/pages.proto
 MAX_NUMBER = 10_000
 UNTIL_KEY = "pfs-page-until-bin"
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 class PageServicer:
@@ -57,7 +49,7 @@ class PageServicer:
             if until is not None and entry.path >= until:
                 break
             data = file_info_bytes(commit, entry)
-            out += b"\x0a" + _varint(len(data)) + data  # field 1, length-delimited
+            out += b"\x0a" + varint(len(data)) + data  # field 1, length-delimited
             if n == request.number:
                 break
         return bytes(out)

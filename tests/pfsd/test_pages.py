@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from generated.pfs import pfs_pb2, pfs_pb2_grpc
+from generated.pfsd.pages_pb2 import FileInfoPage
 from tests.pfsd.conftest import at, head
 from tests.pfsd.helpers import add, code_of, delete, modify
 
-
-def _page_class() -> type:
-    """``FileInfoPage { repeated pfs_v2.FileInfo file_info = 1; }``, as docs/pfsd.md states it."""
-    field = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(name="tests/pfsd/pages.proto", package="pfsd_test",
-                                               dependency=[pfs_pb2.DESCRIPTOR.name], syntax="proto3")
-    proto.message_type.add(name="FileInfoPage").field.add(
-        name="file_info", number=1, label=field.LABEL_REPEATED, type=field.TYPE_MESSAGE,
-        type_name=".pfs_v2.FileInfo")
-    pool = descriptor_pool.Default()
-    pool.AddSerializedFile(proto.SerializeToString())
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("pfsd_test.FileInfoPage"))
-
-
-FileInfoPage = _page_class()
 NAMES = ["/a/x", "/a/y/z", "/a-b", "/a0", "/b", "/c/d/e/f", "/.s3g/meta/b/e30"]
 
 

@@ -52,6 +52,9 @@ def test_source_tree_input(tmp_path):
             import "auth/auth.proto"; import "task/task.proto";
             import "google/protobuf/empty.proto";
             message Repo { string name = 1; auth_v2.WhoAmIRequest who = 2; taskapi.Group g = 3; }
+            message FileInfo { string path = 1; }
+            message ListFileRequest { string path = 1; }
+            message WalkFileRequest { string path = 1; }
             service API { rpc DeleteAll(google.protobuf.Empty) returns (google.protobuf.Empty); }
         '''),
     }
@@ -62,6 +65,10 @@ def test_source_tree_input(tmp_path):
     root.mkdir()
     assert gen_stubs.main(["--root", str(root), "--proto-src", str(src)]) == 0
     out = subprocess.run([sys.executable, "-c", "from generated.pfs import pfs_pb2, pfs_pb2_grpc; "
-                          "print(pfs_pb2.Repo.DESCRIPTOR.fields_by_name['who'].message_type.full_name)"],
+                          "print(pfs_pb2.Repo.DESCRIPTOR.fields_by_name['who'].message_type.full_name); "
+                          "from generated.pfsd import pages_pb2, pages_pb2_grpc; "
+                          "print(pages_pb2.FileInfoPage.DESCRIPTOR.fields_by_name['file_info'].message_type"
+                          ".full_name)"],
                          capture_output=True, text=True, cwd=root, check=True)
-    assert out.stdout.strip() == "auth_v2.WhoAmIRequest"
+    # pfsd's extension (codegen/proto/pfsd/pages.proto) compiles against the given tree too
+    assert out.stdout.split() == ["auth_v2.WhoAmIRequest", "pfs_v2.FileInfo"]
