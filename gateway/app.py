@@ -24,6 +24,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.utils import get_function_from_name
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp
 
 from gateway import context, errors, tuning
@@ -59,6 +60,10 @@ def s3_handler(fn: Callable) -> Callable:
             if err.status >= 500:
                 log.error("PFS error %s: %s", e.code, e.message)
             raise err from e
+        except ClientDisconnect:
+            # The client left while its (XML) body was read: nothing was done, and no one
+            # hears the answer; S3's code for a body cut short, not a 500 and a traceback.
+            raise errors.incomplete_body() from None
 
     return wrapper
 

@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 
+from tests.conftest import unique_repo
+
 
 def error_code(r: httpx.Response) -> str | None:
     return ET.fromstring(r.content).findtext("Code")
@@ -99,3 +101,23 @@ def test_body_shorter_than_content_length_writes_nothing(gateway, endpoint, buck
     assert listed(endpoint, bucket) == []
     assert httpx.put(f"{endpoint}/{bucket}/after", content=b"ok", timeout=10).status_code == 200
     assert _tmp_files(gateway) == []  # the partial body's temp file is gone (it used to stay)
+
+
+def test_xml_body_cut_short_is_incomplete_body_not_a_crash(gateway, endpoint):
+    """A client that leaves while a CreateBucket body is read: nothing is created, and the
+    gateway records S3's 400 IncompleteBody, not a 500 with a traceback."""
+    bucket = f"master.{unique_repo()}"
+    host, port = endpoint.removeprefix("http://").split(":")
+    s = socket.create_connection((host, int(port)))
+    s.sendall(f"PUT /{bucket} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<Create".encode())
+    time.sleep(0.3)
+    s.close()
+    deadline = time.monotonic() + 10
+    line = ""
+    while not line and time.monotonic() < deadline:
+        line = next((ln for ln in gateway.log_text().splitlines()
+                     if f"PUT /{bucket} CreateBucket" in ln), "")
+        time.sleep(0.1)
+    assert " 400 " in line, line
+    assert "ClientDisconnect" not in gateway.log_text()
+    assert httpx.head(f"{endpoint}/{bucket}", timeout=10).status_code == 404
