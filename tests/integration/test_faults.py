@@ -6,6 +6,7 @@ can kill it and start it again on the same address and data while the gateway ke
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -147,13 +148,22 @@ def slow_put(url: str, path: str, chunks: int, chunk: bytes, pause: float,
         conn.close()
 
 
-def test_backend_killed_mid_upload_then_restarted(tmp_path):
+@contextlib.contextmanager
+def backend_and_gateway(tmp_path: Path):
+    """A started pfsd, a ready gateway on it and a bucket name; both stopped afterwards."""
     pfsd = PFSD(tmp_path / "pfsd")
     pfsd.start()
     gw = RemoteGateway(tmp_path, pfsd.address)
     try:
         gw.wait_ready()
-        bucket = f"master.{unique_repo()}"
+        yield pfsd, gw, f"master.{unique_repo()}"
+    finally:
+        gw.stop()
+        pfsd.stop()
+
+
+def test_backend_killed_mid_upload_then_restarted(tmp_path):
+    with backend_and_gateway(tmp_path) as (pfsd, gw, bucket):
         with httpx.Client(base_url=gw.url, timeout=10) as c:
             assert c.put(f"/{bucket}").status_code == 200
             assert c.put(f"/{bucket}/before", content=b"kept").status_code == 200
@@ -187,19 +197,11 @@ def test_backend_killed_mid_upload_then_restarted(tmp_path):
             assert c.get(f"/{bucket}/big").content == data
         assert gw.proc.poll() is None  # never restarted
         assert not any((tmp_path / "pfsd" / "tmp").iterdir())  # the broken blob was swept
-    finally:
-        gw.stop()
-        pfsd.stop()
 
 
 def test_requests_in_flight_fail_cleanly_when_backend_dies(tmp_path):
     """A GET streaming a large object when pfsd dies: the body is cut, never completed wrongly."""
-    pfsd = PFSD(tmp_path / "pfsd")
-    pfsd.start()
-    gw = RemoteGateway(tmp_path, pfsd.address)
-    try:
-        gw.wait_ready()
-        bucket = f"master.{unique_repo()}"
+    with backend_and_gateway(tmp_path) as (pfsd, gw, bucket):
         data = os.urandom(48 << 20)
         with httpx.Client(base_url=gw.url, timeout=30) as c:
             assert c.put(f"/{bucket}").status_code == 200
@@ -217,9 +219,6 @@ def test_requests_in_flight_fail_cleanly_when_backend_dies(tmp_path):
         gw.wait_ready()
         assert httpx.get(f"{gw.url}/{bucket}/big", timeout=30).content == data
         assert gw.proc.poll() is None
-    finally:
-        gw.stop()
-        pfsd.stop()
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:
