@@ -10,7 +10,7 @@ import sys
 from openapi_spec_validator import validate
 
 import handlers
-from gateway.spec import load_spec, operations
+from gateway.server.spec import load_spec, operations
 
 
 def spec_operation_ids() -> set[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader
 
-from gateway.spec import load_spec, operations, split_path_key, unsupported_subresources
+from gateway.server.spec import load_spec, operations, split_path_key, unsupported_subresources
 
 HERE = Path(__file__).resolve().parent
 

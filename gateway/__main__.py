@@ -7,11 +7,12 @@ import sys
 
 import uvicorn
 
-from gateway import lean, logs  # lean before gateway.app: see gateway/lean.py
-from gateway.app import create_app
-from gateway.auth import Authenticator, PachdAuth
-from gateway.config import Config, parse_args
-from gateway.embedded import EmbeddedPFS
+from gateway import lean  # lean before gateway.app: see gateway/lean.py
+from gateway.auth.authenticator import Authenticator, PachdAuth
+from gateway.server import logs
+from gateway.server.app import create_app
+from gateway.server.config import Config, parse_args
+from gateway.server.embedded import EmbeddedPFS
 
 log = logging.getLogger("gateway")
 

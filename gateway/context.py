@@ -5,7 +5,7 @@ from __future__ import annotations
 from connexion import context
 from starlette.requests import Request
 
-from gateway.pfs import PFS
+from gateway.pfs.client import PFS
 
 _pfs: PFS | None = None
 

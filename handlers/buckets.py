@@ -7,13 +7,14 @@ from xml.etree import ElementTree
 
 from starlette.responses import Response
 
-from gateway import errors, listing, multipart
 from gateway.context import pfs, request
-from gateway.names import RESERVED_BRANCH
-from gateway.pfs import Ref
-from gateway.pfs_errors import AlreadyExists, NotFound
-from gateway.refs import read_ref, write_ref
-from gateway.xml import document, element
+from gateway.ops import listing, multipart
+from gateway.pfs.client import Ref
+from gateway.pfs.errors import AlreadyExists, NotFound
+from gateway.pfs.refs import read_ref, write_ref
+from gateway.s3 import errors
+from gateway.s3.names import RESERVED_BRANCH
+from gateway.s3.xml import document, element
 
 MAX_CONFIG_BYTES = 64 * 1024
 

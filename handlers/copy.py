@@ -6,14 +6,15 @@ from datetime import UTC, datetime
 
 from starlette.responses import Response
 
-from gateway import conditions, errors, metadata
 from gateway.context import content_type, pfs, request
-from gateway.copy import SELF_COPY, copy_file, parse_copy_source, resolve
-from gateway.names import validate_key
-from gateway.objects import existing_file, is_directory
-from gateway.pfs import delete_file
-from gateway.refs import read_ref, write_ref
-from gateway.xml import document, element, timestamp
+from gateway.ops.copy import SELF_COPY, copy_file, parse_copy_source, resolve
+from gateway.ops.objects import existing_file, is_directory
+from gateway.pfs import metadata
+from gateway.pfs.client import delete_file
+from gateway.pfs.refs import read_ref, write_ref
+from gateway.s3 import conditions, errors
+from gateway.s3.names import validate_key
+from gateway.s3.xml import document, element, timestamp
 
 
 async def copy_object(bucket: str, key: str) -> Response:

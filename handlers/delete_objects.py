@@ -6,15 +6,16 @@ import asyncio
 
 from starlette.responses import Response
 
-from gateway import errors, metadata
-from gateway.body import UploadBody
 from gateway.context import pfs, request
-from gateway.deletes import read_delete_request
-from gateway.names import validate_key
-from gateway.objects import existing_file, is_directory
-from gateway.pfs import delete_file
-from gateway.refs import write_ref
-from gateway.xml import document, element
+from gateway.ops.body import UploadBody
+from gateway.ops.deletes import read_delete_request
+from gateway.ops.objects import existing_file, is_directory
+from gateway.pfs import metadata
+from gateway.pfs.client import delete_file
+from gateway.pfs.refs import write_ref
+from gateway.s3 import errors
+from gateway.s3.names import validate_key
+from gateway.s3.xml import document, element
 
 CONCURRENT_INSPECTS = 32
 

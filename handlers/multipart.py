@@ -1,4 +1,4 @@
-"""S3 multipart uploads, staged in PFS (see :mod:`gateway.multipart` for where things live).
+"""S3 multipart uploads, staged in PFS (see :mod:`gateway.ops.multipart` for where things live).
 
 Parts stream into the bucket repo's hidden staging branch like PutObject bodies; completing
 concatenates them server-side (CopyFile with ``append``) into one commit on the user's branch.
@@ -12,16 +12,18 @@ from urllib.parse import quote
 
 from starlette.responses import Response, StreamingResponse
 
-from gateway import conditions, copy, errors, metadata
-from gateway import multipart as mp
-from gateway.body import UploadBody
 from gateway.context import content_type, pfs, request
-from gateway.names import validate_key
-from gateway.objects import etag_of, is_directory
-from gateway.pfs import Ref, add_file, copy_file, delete_file
-from gateway.pfs_errors import NotFound
-from gateway.refs import read_ref, write_ref
-from gateway.xml import document, element, timestamp
+from gateway.ops import copy
+from gateway.ops import multipart as mp
+from gateway.ops.body import UploadBody
+from gateway.ops.objects import etag_of, is_directory
+from gateway.pfs import metadata
+from gateway.pfs.client import Ref, add_file, copy_file, delete_file
+from gateway.pfs.errors import NotFound
+from gateway.pfs.refs import read_ref, write_ref
+from gateway.s3 import conditions, errors
+from gateway.s3.names import validate_key
+from gateway.s3.xml import document, element, timestamp
 
 OWNER = "<ID>pachyderm</ID><DisplayName>pachyderm</DisplayName>"
 PEOPLE = f"<Initiator>{OWNER}</Initiator><Owner>{OWNER}</Owner>"

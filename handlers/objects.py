@@ -6,14 +6,15 @@ import asyncio
 
 from starlette.responses import Response, StreamingResponse
 
-from gateway import conditions, errors, metacache, metadata
-from gateway.body import UploadBody
 from gateway.context import content_type, pfs, request
-from gateway.names import is_commit_id, validate_key
-from gateway.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
-from gateway.pfs import PFS, FileReader, Ref, delete_file
-from gateway.pfs_errors import NotFound
-from gateway.refs import read_ref, write_ref
+from gateway.ops.body import UploadBody
+from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
+from gateway.pfs import metacache, metadata
+from gateway.pfs.client import PFS, FileReader, Ref, delete_file
+from gateway.pfs.errors import NotFound
+from gateway.pfs.refs import read_ref, write_ref
+from gateway.s3 import conditions, errors
+from gateway.s3.names import is_commit_id, validate_key
 
 
 async def put_object(bucket: str, key: str) -> Response:

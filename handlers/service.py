@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from gateway.context import pfs
-from gateway.names import RESERVED_BRANCH
-from gateway.xml import document, element, timestamp
+from gateway.s3.names import RESERVED_BRANCH
+from gateway.s3.xml import document, element, timestamp
 
 OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
 

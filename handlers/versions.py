@@ -6,10 +6,10 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from gateway import history, listing
 from gateway.context import pfs
-from gateway.refs import read_ref
-from gateway.xml import document, element, timestamp
+from gateway.ops import history, listing
+from gateway.pfs.refs import read_ref
+from gateway.s3.xml import document, element, timestamp
 
 OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
 

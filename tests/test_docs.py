@@ -1,7 +1,7 @@
 """`make docs` renders an API reference that lists every spec operation and the unsupported list."""
 
 from codegen import gen_docs
-from gateway.spec import operations, unsupported_subresources
+from gateway.server.spec import operations, unsupported_subresources
 
 
 def test_docs_list_every_operation_and_unsupported_subresource(tmp_path):

@@ -1,8 +1,8 @@
 """The spec validates, and spec operations and handler functions match 1:1."""
 
 from codegen import check_spec
-from gateway.dispatch import OperationTable
-from gateway.spec import operations, split_path_key, unsupported_subresources
+from gateway.server.dispatch import OperationTable
+from gateway.server.spec import operations, split_path_key, unsupported_subresources
 
 
 def test_spec_validates_and_matches_handlers_one_to_one():

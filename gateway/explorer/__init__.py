@@ -1,19 +1,22 @@
 """A read-only web explorer of buckets, folders, objects and history, at ``/~/explorer/``.
 
 Server-rendered (jinja2, autoescaped), no JavaScript. It is a small Starlette app that
-:func:`mount` puts beside the S3 stack, in its own :class:`~gateway.middleware.RequestContext`
+:func:`mount` puts beside the S3 stack, in its own :class:`~gateway.server.middleware.RequestContext`
 (request IDs, access log, metrics) without SigV4: browsers cannot sign, so the explorer has
 its own login (:mod:`gateway.explorer.session`). S3 routing never sees its paths.
 
 A browser's unsigned ``GET /`` (``Accept: text/html``; no S3 client sends that) goes to the
 explorer too, which redirects it to ``/~/explorer/``; every other ``GET /`` is ListBuckets.
+
+May import: ``gateway.s3``, ``gateway.auth``, ``gateway.pfs``, ``gateway.ops``, ``gateway.context``.
+Never imports ``gateway.server`` (the server mounts it) or ``handlers``.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.auth import Authenticator
+from gateway.auth.authenticator import Authenticator
 
 PREFIX = "/~/explorer"
 

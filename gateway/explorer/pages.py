@@ -9,12 +9,13 @@ import mimetypes
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gateway import history, listing, metadata
-from gateway.names import BucketRef, parse_bucket
-from gateway.objects import ObjectInfo, etag_of, is_directory
-from gateway.pfs import PFS, Ref
-from gateway.pfs_errors import NotFound
-from gateway.refs import to_ref
+from gateway.ops import history, listing
+from gateway.ops.objects import ObjectInfo, etag_of, is_directory
+from gateway.pfs import metadata
+from gateway.pfs.client import PFS, Ref
+from gateway.pfs.errors import NotFound
+from gateway.pfs.refs import to_ref
+from gateway.s3.names import BucketRef, parse_bucket
 from generated.pfs import pfs_pb2 as pb
 
 PAGE_SIZE = 100  # entries of a folder page
@@ -210,7 +211,7 @@ class VersionRow:
 
 async def versions(client: PFS, ref: Ref, head: str, key: str, key_marker: str | None,
                    commit_marker: str | None) -> tuple[list[VersionRow], tuple[str, str] | None]:
-    """The object's versions, newest first, a bounded page at a time (gateway.history's
+    """The object's versions, newest first, a bounded page at a time (gateway.ops.history's
     ListObjectVersions walk, narrowed to the key's own path)."""
     page = await history.list_versions(client, ref, head, key, None, key_marker, commit_marker,
                                        VERSIONS_PER_PAGE)

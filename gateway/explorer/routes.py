@@ -26,13 +26,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway import context, errors
-from gateway.auth import Authenticator
+from gateway import context
+from gateway.auth.authenticator import Authenticator
 from gateway.explorer import PREFIX, pages, session
-from gateway.names import BucketRef, validate_key
-from gateway.objects import committed_at, etag_of
-from gateway.pfs import Ref, request_token
-from gateway.pfs_errors import NotFound, PFSError, to_s3
+from gateway.ops.objects import committed_at, etag_of
+from gateway.pfs.client import Ref, request_token
+from gateway.pfs.errors import NotFound, PFSError, to_s3
+from gateway.s3 import errors
+from gateway.s3.names import BucketRef, validate_key
 
 TEMPLATES = Path(__file__).parent / "templates"
 SECURITY_HEADERS = {

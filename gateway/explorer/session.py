@@ -18,8 +18,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from gateway import errors
-from gateway.auth import Authenticator
+from gateway.auth.authenticator import Authenticator
+from gateway.s3 import errors
 
 COOKIE = "s3gw_explorer"
 CSRF_COOKIE = "s3gw_login_csrf"

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from gateway import sigv4
+from gateway.auth import sigv4
 from tests.conftest import ROOT, Gateway, unique_repo
 
 AK, SK = "AKIDGATEWAYTEST", "s3cr3t/KeyThatMustNeverBeLogged+xyz"
@@ -330,7 +330,7 @@ def test_anonymous_on_a_public_address_is_refused(tmp_path):
 # -- plumbing, without a gateway ------------------------------------------------------------
 
 def test_pachd_token_rides_on_every_pfs_call():
-    from gateway.pfs import _TokenStub, request_token
+    from gateway.pfs.client import _TokenStub, request_token
 
     calls = []
 
@@ -355,8 +355,8 @@ def test_auth_not_activated_means_configured_keys_decide(tmp_path):
     """pfsd answers WhoAmI like a pachd without auth: UNIMPLEMENTED, not activated."""
     import asyncio
 
-    from gateway.auth import PachdAuth
-    from gateway.embedded import EmbeddedPFS
+    from gateway.auth.authenticator import PachdAuth
+    from gateway.server.embedded import EmbeddedPFS
 
     pfsd = EmbeddedPFS(tmp_path / "pfsd")
     address = pfsd.start()
@@ -374,7 +374,7 @@ def test_auth_not_activated_means_configured_keys_decide(tmp_path):
 
 
 def test_credentials_file_and_flags(tmp_path, monkeypatch):
-    from gateway.config import parse_args
+    from gateway.server.config import parse_args
 
     f = tmp_path / "creds"
     f.write_text("# comment\n\nAK1:secret:with:colons\n  AK2 : s2 \n")

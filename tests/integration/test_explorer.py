@@ -346,7 +346,7 @@ def test_login_required_with_credentials(authgw):
 def test_expired_or_foreign_sessions_are_refused():
     import asyncio
 
-    from gateway.auth import Authenticator
+    from gateway.auth.authenticator import Authenticator
     from gateway.explorer import session
 
     auth = Authenticator({AK: SK})
@@ -362,9 +362,9 @@ def test_pachd_token_sessions_keep_the_token_out_of_the_cookie():
     import asyncio
     import base64
 
-    from gateway import errors
-    from gateway.auth import Authenticator
+    from gateway.auth.authenticator import Authenticator
     from gateway.explorer import session
+    from gateway.s3 import errors
 
     class FakePachd:  # pachd with auth active: WhoAmI knows one token
         async def active(self) -> bool:

@@ -272,7 +272,7 @@ def test_disk_full_is_a_clear_error_and_service_resumes(tmp_path):
 def test_only_read_calls_are_retried_and_reconnects_are_bounded():
     import json as _json
 
-    from gateway.pfs import CHANNEL_OPTIONS
+    from gateway.pfs.client import CHANNEL_OPTIONS
 
     options = dict(CHANNEL_OPTIONS)
     assert options["grpc.max_reconnect_backoff_ms"] <= 1000

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from gateway import file_pages
-from gateway.pfs import PFS, Ref
-from gateway.pfs_errors import NotFound
-from gateway.refs import read_ref
+from gateway.pfs import pages as file_pages
+from gateway.pfs.client import PFS, Ref
+from gateway.pfs.errors import NotFound
+from gateway.pfs.refs import read_ref
 
 KEYS = sorted(["a-c", "a/b", "a/c/d", "a/c/e", "ab", "b", "b/x", "c d/e", "z"])
 

@@ -401,8 +401,8 @@ def test_slow_completion_keeps_the_connection_alive(gateway, tmp_path):
 def test_keep_alive_body_carries_a_late_error(monkeypatch):
     import asyncio
 
-    from gateway import errors
-    from gateway import multipart as mp
+    from gateway.ops import multipart as mp
+    from gateway.s3 import errors
 
     monkeypatch.setattr(mp, "KEEPALIVE_AFTER", 0.0)
     monkeypatch.setattr(mp, "KEEPALIVE_EVERY", 0.01)

@@ -14,9 +14,11 @@ import hashlib
 import httpx
 import pytest
 
-from gateway import context, file_pages, metacache
-from gateway.app import create_app
-from gateway.pfs import PFS
+from gateway import context
+from gateway.pfs import metacache
+from gateway.pfs import pages as file_pages
+from gateway.pfs.client import PFS
+from gateway.server.app import create_app
 from tests.pfsd.conftest import start_pfsd
 
 EXTENSION_KEYS = ("pfs-file-info-bin", "pfs-commit-id")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.config import parse_args
+from gateway.server.config import parse_args
 from tests.conftest import Gateway
 
 EXPLORER = "/~/explorer"

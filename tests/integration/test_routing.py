@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from gateway.spec import unsupported_subresources
+from gateway.server.spec import unsupported_subresources
 
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]
 

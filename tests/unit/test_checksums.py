@@ -10,8 +10,8 @@ import zlib
 import pytest
 from starlette.datastructures import Headers
 
-from gateway import checksums
-from gateway.checksums import (
+from gateway.s3 import checksums
+from gateway.s3.checksums import (
     BodyDigests,
     ChecksumPlan,
     checksum_header,
@@ -21,7 +21,7 @@ from gateway.checksums import (
     supported_algorithms,
     verify_body,
 )
-from gateway.errors import S3Error
+from gateway.s3.errors import S3Error
 
 CHECK = b"123456789"  # the CRC catalogue's check input
 

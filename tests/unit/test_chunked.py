@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from gateway.chunked import (
+from gateway.s3.chunked import (
     MAX_LINE,
     AwsChunkedDecoder,
     decode_aws_chunked,
@@ -17,7 +17,7 @@ from gateway.chunked import (
     is_aws_chunked,
     stored_content_encoding,
 )
-from gateway.errors import S3Error
+from gateway.s3.errors import S3Error
 
 # --- AWS's examples (S3 API reference, "Signature Calculations ... Chunked Upload" and
 # "Signature calculations for trailing headers"): PUT of 66560 bytes of 'a' in a 64 KiB and a

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from starlette.datastructures import Headers
 
-from gateway.conditions import (
+from gateway.s3.conditions import (
     check_copy_preconditions,
     check_preconditions,
     content_range,
@@ -17,7 +17,7 @@ from gateway.conditions import (
     parse_range,
     range_start,
 )
-from gateway.errors import S3Error
+from gateway.s3.errors import S3Error
 
 # --- Ranges -----------------------------------------------------------------------------------
 

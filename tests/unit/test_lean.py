@@ -30,7 +30,7 @@ def test_unused_libraries_stay_out_until_used():
         import sys
         from gateway import lean
         lean.install()
-        from gateway.app import create_app
+        from gateway.server.app import create_app
         create_app("unix:///nonexistent.sock")
         loaded = sorted(m for m in ("httpx", "requests", "rich", "urllib3", "flask")
                         if type(sys.modules.get(m)).__name__ == "module")
@@ -64,7 +64,7 @@ def test_deferred_modules():
     pytest.importorskip("awscrt")
     out = run("""
         import sys
-        import gateway.checksums as c
+        import gateway.s3.checksums as c
         print("CRC64NVME" in c.supported_algorithms(), "awscrt" in sys.modules)
         h = c._new_hasher("CRC64NVME"); h.update(b"abc")
         print(h.digest().hex(), "awscrt" in sys.modules)

@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway import file_pages, listing
-from gateway.objects import committed_at, etag_of
-from gateway.pfs import Ref
-from gateway.pfs_errors import NotFound
-from gateway.xml import Timestamps, element, timestamp
+from gateway.ops import listing
+from gateway.ops.objects import committed_at, etag_of
+from gateway.pfs import pages as file_pages
+from gateway.pfs.client import Ref
+from gateway.pfs.errors import NotFound
+from gateway.s3.xml import Timestamps, element, timestamp
 from generated.pfs import pfs_pb2 as pb
 
 REF = Ref("default", "repo", "master")

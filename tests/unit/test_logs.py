@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway import logs
+from gateway.server import logs
 
 
 def test_text_formatter_matches_logging_formatter():

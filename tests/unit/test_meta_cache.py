@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import metacache, pfs
-from gateway.metacache import EMPTY, MetaCache
-from gateway.metadata import ObjectMeta
-from gateway.pfs import Ref
+from gateway.pfs import client as pfs
+from gateway.pfs import metacache
+from gateway.pfs.client import Ref
+from gateway.pfs.metacache import EMPTY, MetaCache
+from gateway.pfs.metadata import ObjectMeta
 
 
 def meta(n: int) -> ObjectMeta:

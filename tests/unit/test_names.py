@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from gateway.errors import S3Error
-from gateway.names import (
+from gateway.s3.errors import S3Error
+from gateway.s3.names import (
     MAX_BUCKET_NAME,
     RESERVED_PREFIX,
     BucketRef,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from google.protobuf import wrappers_pb2
 
-from gateway.pfs import add_file, delete_file
-from gateway.pfs_wire import add_file_prefix, bytes_value, serialize
+from gateway.pfs.client import add_file, delete_file
+from gateway.pfs.wire import add_file_prefix, bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 
 SIZES = [0, 1, 127, 128, 300, 16383, 16384, 2097151, 2097152, (1 << 20) + 5]

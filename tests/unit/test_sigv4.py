@@ -15,8 +15,9 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from gateway import chunked, sigv4
-from gateway.errors import S3Error
+from gateway.auth import sigv4
+from gateway.s3 import chunked
+from gateway.s3.errors import S3Error
 
 AK = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

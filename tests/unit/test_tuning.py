@@ -13,10 +13,10 @@ from connexion.validators.parameter import draft4_format_checker
 from jsonschema import ValidationError
 from starlette.testclient import TestClient
 
-from gateway import tuning
-from gateway.app import VALIDATORS, resolve_handler
-from gateway.dispatch import DOCS_PATHS, Dispatcher
-from gateway.spec import _own_parameters, load_spec, ordered_spec
+from gateway.server import tuning
+from gateway.server.app import VALIDATORS, resolve_handler
+from gateway.server.dispatch import DOCS_PATHS, Dispatcher
+from gateway.server.spec import _own_parameters, load_spec, ordered_spec
 
 
 def test_path_item_parameters_move_into_each_operation_once():

@@ -29,8 +29,9 @@ from urllib.parse import parse_qsl
 import grpc
 from starlette.types import Message, Receive, Scope
 
-from gateway import errors, sigv4
-from gateway.sigv4 import ChunkSignatureValidator, Signed
+from gateway.auth import sigv4
+from gateway.auth.sigv4 import ChunkSignatureValidator, Signed
+from gateway.s3 import errors
 
 log = logging.getLogger("gateway.auth")
 
@@ -40,7 +41,7 @@ TOKEN_TTL = 60.0  # seconds a token WhoAmI accepted is trusted
 BAD_TOKEN_TTL = 5.0
 TOKEN_CACHE_SIZE = 4096
 TOKEN_METADATA = "authn-token"  # pachd's gRPC metadata key for the auth token
-# Keys of scope["state"] the middleware sets for the body readers (gateway.body).
+# Keys of scope["state"] the middleware sets for the body readers (gateway.ops.body).
 CHUNK_VALIDATOR = "sigv4_chunk_validator"  # the ChunkSignatureValidator of a streaming upload
 PAYLOAD_VERIFIED = "sigv4_payload_verified"  # the signed body hash is checked as it streams
 

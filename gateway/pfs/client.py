@@ -1,7 +1,7 @@
 """An async client over the generated ``pfs_v2`` stubs: the gateway's only way to reach PFS.
 
 It speaks to the embedded server and to a real pachd alike. gRPC failures leave here as the
-typed errors of :mod:`gateway.pfs_errors`; handlers never see ``grpc`` types.
+typed errors of :mod:`gateway.pfs.errors`; handlers never see ``grpc`` types.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 
-from gateway.pfs_errors import PFSError, from_rpc_error, translate
-from gateway.pfs_wire import bytes_value, serialize
+from gateway.pfs.errors import PFSError, from_rpc_error, translate
+from gateway.pfs.wire import bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 from generated.pfs import pfs_pb2_grpc
 
@@ -51,7 +51,7 @@ COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd
 FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the FileInfo (pachd: none)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
 
-# Called with (ref, commit ID) after each ModifyFile that succeeded (gateway.metacache watches
+# Called with (ref, commit ID) after each ModifyFile that succeeded (gateway.pfs.metacache watches
 # for writes into commits it holds).
 COMMIT_HOOKS: list[Callable[[Ref, str], None]] = []
 

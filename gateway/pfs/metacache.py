@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from gateway import pfs as pfs_module
-from gateway.metadata import ObjectMeta, read
-from gateway.pfs import PFS, Ref
+from gateway.pfs import client as pfs_module
+from gateway.pfs.client import PFS, Ref
+from gateway.pfs.metadata import ObjectMeta, read
 
 Key = tuple[str, str, str, str]  # project, repo, commit ID, path
 CommitKey = tuple[str, str, str]  # project, repo, commit ID

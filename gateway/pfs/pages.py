@@ -20,8 +20,8 @@ import weakref
 
 import grpc
 
-from gateway.pfs import AUTH_TOKEN_KEY, PFS, UNARY_TIMEOUT, Ref, request_token
-from gateway.pfs_errors import from_rpc_error
+from gateway.pfs.client import AUTH_TOKEN_KEY, PFS, UNARY_TIMEOUT, Ref, request_token
+from gateway.pfs.errors import from_rpc_error
 from generated.pfs import pfs_pb2 as pb
 from generated.pfsd.pages_pb2 import DESCRIPTOR as PAGES
 from generated.pfsd.pages_pb2 import FileInfoPage

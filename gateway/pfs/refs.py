@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway import errors
-from gateway.names import BucketRef, parse_bucket
-from gateway.pfs import Ref
+from gateway.pfs.client import Ref
+from gateway.s3 import errors
+from gateway.s3.names import BucketRef, parse_bucket
 
 
 def to_ref(b: BucketRef) -> Ref:

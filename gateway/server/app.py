@@ -27,16 +27,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp
 
-from gateway import context, errors, tuning
-from gateway.auth import Authenticator
-from gateway.dispatch import DOCS_PATHS, Dispatcher
-from gateway.errors import S3Error
+from gateway import context
+from gateway.auth.authenticator import Authenticator
 from gateway.explorer import create_explorer, mount
-from gateway.middleware import RequestContext
-from gateway.pfs import PFS
-from gateway.pfs_errors import PFSError, to_s3
-from gateway.spec import ordered_spec
-from gateway.xml import error_document
+from gateway.pfs.client import PFS
+from gateway.pfs.errors import PFSError, to_s3
+from gateway.s3 import errors
+from gateway.s3.errors import S3Error
+from gateway.s3.xml import error_document
+from gateway.server import tuning
+from gateway.server.dispatch import DOCS_PATHS, Dispatcher
+from gateway.server.middleware import RequestContext
+from gateway.server.spec import ordered_spec
 
 log = logging.getLogger("gateway")
 

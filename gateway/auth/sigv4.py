@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_to_bytes
 
-from gateway import errors
-from gateway.errors import S3Error
+from gateway.s3 import errors
+from gateway.s3.errors import S3Error
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "s3"
@@ -337,7 +337,7 @@ def unsigned_headers(headers: list[tuple[bytes, bytes]], signed: tuple[str, ...]
 class ChunkSignatureValidator:
     """Checks every chunk signature of a ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`` body.
 
-    Plugs into :class:`gateway.chunked.AwsChunkedDecoder` as its ``validator``. Each chunk's
+    Plugs into :class:`gateway.s3.chunked.AwsChunkedDecoder` as its ``validator``. Each chunk's
     string to sign chains from the previous signature, the first from the seed (the request's
     own signature), so chunks cannot be dropped, reordered or altered. Raises
     ``SignatureDoesNotMatch`` at the first bad chunk, before the upload can complete.

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
-from gateway.errors import S3Error, invalid_range, not_modified, precondition_failed
+from gateway.s3.errors import S3Error, invalid_range, not_modified, precondition_failed
 
 _DIGITS = re.compile(r"[0-9]+")
 MAX_OFFSET = (1 << 63) - 1  # a GetFile offset is an int64

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from gateway import metacache, metadata
-from gateway.metadata import ObjectMeta
-from gateway.pfs import PFS, FileReader, Ref
-from gateway.pfs_errors import NotFound
+from gateway.pfs import metacache, metadata
+from gateway.pfs.client import PFS, FileReader, Ref
+from gateway.pfs.errors import NotFound
+from gateway.pfs.metadata import ObjectMeta
 from generated.pfs import pfs_pb2 as pb
 
 

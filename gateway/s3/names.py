@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gateway.errors import S3Error, invalid_argument, invalid_bucket_name, key_too_long
+from gateway.s3.errors import S3Error, invalid_argument, invalid_bucket_name, key_too_long
 
 DEFAULT_PROJECT = "default"
 DEFAULT_BRANCH = "master"

@@ -4,7 +4,7 @@ The checks settle only after the last byte, so the caller sends the chunks into 
 stream and calls :meth:`UploadBody.verify` before completing it: a failed check cancels the
 stream and PFS commits nothing. The SigV4 checks of a signed body run earlier still: chunk
 signatures as each chunk is decoded, a signed ``x-amz-content-sha256`` as the last byte
-arrives (see :mod:`gateway.auth`); either failure is raised out of :meth:`UploadBody.chunks`.
+arrives (see :mod:`gateway.auth.authenticator`); either failure is raised out of :meth:`UploadBody.chunks`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
-from gateway import checksums, chunked, errors
-from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
-from gateway.pfs import add_file, delete_file
-from gateway.pfs_wire import add_file_prefix
+from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
+from gateway.pfs.client import add_file, delete_file
+from gateway.pfs.wire import add_file_prefix
+from gateway.s3 import checksums, chunked, errors
 from generated.pfs import pfs_pb2 as pb
 
 CHUNK = 1 << 20  # bytes per AddFile message: big enough to amortize gRPC, small enough to stay flat
@@ -88,7 +88,7 @@ class UploadBody:
         :meth:`verify` before the stream completes.
 
         AddFile operations come as their wire bytes (the body joined once, see
-        :func:`gateway.pfs_wire.add_file_prefix`); a big block is digested on a worker thread while
+        :func:`gateway.pfs.wire.add_file_prefix`); a big block is digested on a worker thread while
         it is sent and the next one is read.
         """
         yield delete_file(path)

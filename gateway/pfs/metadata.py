@@ -3,7 +3,7 @@
 S3 keeps headers with an object; PFS files have none. So a PUT with metadata also writes, in
 the same commit, one empty "sidecar" file whose *name* carries the metadata:
 ``/.s3g/meta/<key>/<base64url(JSON)>``. Reading it costs a one-entry ListFile, never a
-GetFile, and none at all when :mod:`gateway.metacache` already knows what the sidecar says at
+GetFile, and none at all when :mod:`gateway.pfs.metacache` already knows what the sidecar says at
 that commit; it works the same against pachd; and listings never show it (``.s3g/`` is the
 gateway's hidden prefix). Replacing or deleting the object deletes the sidecar directory in the
 same ModifyFile stream.
@@ -16,10 +16,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway import errors, file_pages
-from gateway.names import RESERVED_PREFIX
-from gateway.pfs import PFS, Ref, add_file, delete_file
-from gateway.pfs_errors import NotFound
+from gateway.pfs import pages as file_pages
+from gateway.pfs.client import PFS, Ref, add_file, delete_file
+from gateway.pfs.errors import NotFound
+from gateway.s3 import errors
+from gateway.s3.names import RESERVED_PREFIX
 from generated.pfs import pfs_pb2 as pb
 
 META_DIR = "/" + RESERVED_PREFIX + "meta"

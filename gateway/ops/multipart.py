@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
-from gateway import errors
-from gateway.metadata import ObjectMeta
-from gateway.names import RESERVED_BRANCH, RESERVED_PREFIX
-from gateway.objects import committed_at, etag_of
-from gateway.pfs import PFS, Ref, delete_file
-from gateway.pfs_errors import NotFound, PFSError, to_s3
-from gateway.xml import DECLARATION, error_document
+from gateway.ops.objects import committed_at, etag_of
+from gateway.pfs.client import PFS, Ref, delete_file
+from gateway.pfs.errors import NotFound, PFSError, to_s3
+from gateway.pfs.metadata import ObjectMeta
+from gateway.s3 import errors
+from gateway.s3.names import RESERVED_BRANCH, RESERVED_PREFIX
+from gateway.s3.xml import DECLARATION, error_document
 from generated.pfs import pfs_pb2 as pb
 
 log = logging.getLogger("gateway.multipart")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
-from gateway import errors
-from gateway.body import UploadBody
+from gateway.ops.body import UploadBody
+from gateway.s3 import errors
 
 MAX_OBJECTS = 1000
 MAX_BODY = 4 << 20  # 1,000 keys of 1,024 bytes, escaped, fit well below this

@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 
 import grpc
 
-from gateway import errors, listing
-from gateway.names import is_commit_id
-from gateway.objects import committed_at, etag_of
-from gateway.pfs import PFS, UNARY_TIMEOUT, Ref
-from gateway.pfs_errors import NotFound, from_rpc_error
+from gateway.ops import listing
+from gateway.ops.objects import committed_at, etag_of
+from gateway.pfs.client import PFS, UNARY_TIMEOUT, Ref
+from gateway.pfs.errors import NotFound, from_rpc_error
+from gateway.s3 import errors
+from gateway.s3.names import is_commit_id
 from generated.pfs import pfs_pb2 as pb
 
 MAX_COMMITS_PER_PAGE = 32

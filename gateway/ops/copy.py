@@ -10,13 +10,14 @@ import asyncio
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from gateway import errors, metadata
-from gateway.metadata import ObjectMeta
-from gateway.names import is_commit_id, validate_key
-from gateway.objects import ObjectInfo, is_directory
-from gateway.pfs import PFS, Ref
-from gateway.pfs_errors import NotFound
-from gateway.refs import read_ref
+from gateway.ops.objects import ObjectInfo, is_directory
+from gateway.pfs import metadata
+from gateway.pfs.client import PFS, Ref
+from gateway.pfs.errors import NotFound
+from gateway.pfs.metadata import ObjectMeta
+from gateway.pfs.refs import read_ref
+from gateway.s3 import errors
+from gateway.s3.names import is_commit_id, validate_key
 from generated.pfs import pfs_pb2 as pb
 
 SELF_COPY = ("This copy request is illegal because it is trying to copy an object to itself "

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.auth import load_credentials_file
+from gateway.auth.authenticator import load_credentials_file
 
 CREDENTIALS_HELP = """\
 credentials:

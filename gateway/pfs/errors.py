@@ -13,8 +13,9 @@ from typing import ParamSpec, TypeVar
 
 import grpc
 
-from gateway import errors, metrics
-from gateway.errors import S3Error
+from gateway import metrics
+from gateway.s3 import errors
+from gateway.s3.errors import S3Error
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
-from gateway.errors import S3Error
+from gateway.s3.errors import S3Error
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -3,7 +3,7 @@ authentication and S3 XML errors.
 
 Everything here runs on every request, so it stays a single plain ASGI callable (no
 ``BaseHTTPMiddleware``) doing a few dictionary operations. Authentication (SigV4, see
-:mod:`gateway.auth`) runs here, before the dispatcher, for every path but health and docs.
+:mod:`gateway.auth.authenticator`) runs here, before the dispatcher, for every path but health and docs.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import errors, metrics
-from gateway.auth import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
-from gateway.errors import S3Error
-from gateway.pfs import request_token
-from gateway.spec import operations
-from gateway.xml import error_document
+from gateway import metrics
+from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
+from gateway.pfs.client import request_token
+from gateway.s3 import errors
+from gateway.s3.errors import S3Error
+from gateway.s3.xml import error_document
+from gateway.server.spec import operations
 
 log = logging.getLogger("gateway.access")
 error_log = logging.getLogger("gateway")

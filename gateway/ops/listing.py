@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gateway import errors, file_pages
-from gateway.names import RESERVED_PREFIX
-from gateway.objects import etag_of
-from gateway.pfs import PFS, Ref
-from gateway.pfs_errors import NotFound
-from gateway.xml import Timestamps, text, timestamp
+from gateway.ops.objects import etag_of
+from gateway.pfs import pages as file_pages
+from gateway.pfs.client import PFS, Ref
+from gateway.pfs.errors import NotFound
+from gateway.s3 import errors
+from gateway.s3.names import RESERVED_PREFIX
+from gateway.s3.xml import Timestamps, text, timestamp
 from generated.pfs import pfs_pb2 as pb
 
 MAX_KEYS = 1000

@@ -22,7 +22,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Protocol
 
-from gateway.errors import S3Error, incomplete_body, invalid_argument, invalid_request
+from gateway.s3.errors import S3Error, incomplete_body, invalid_argument, invalid_request
 
 MAX_LINE = 4096  # a chunk header is ~90 bytes; bounds what we buffer while looking for CRLF
 MAX_TRAILER = 16 * 1024  # all trailer lines together (a checksum and a signature in practice)

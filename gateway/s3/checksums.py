@@ -28,7 +28,7 @@ from typing import Protocol
 import crc32c
 
 from gateway import lean
-from gateway.errors import (
+from gateway.s3.errors import (
     S3Error,
     bad_digest,
     invalid_argument,

@@ -2,7 +2,7 @@
 
 S3 tells operations apart by subresource query keys and headers, not by path alone. This ASGI
 middleware runs before connexion's router: it reads the operation table built from the spec
-(:mod:`gateway.spec`), chooses the most specific operation whose selectors all hold, refuses
+(:mod:`gateway.server.spec`), chooses the most specific operation whose selectors all hold, refuses
 unknown or unsupported subresources with ``501 NotImplemented``, and rewrites the request path
 to that operation's spec path. Keys are forwarded still percent-encoded (from ``raw_path``), so
 no key can contain the ``?`` or ``#`` that mark selectors; handlers get them decoded.
@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, quote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import errors
-from gateway.spec import Operation, operations, unsupported_subresources
+from gateway.s3 import errors
+from gateway.server.spec import Operation, operations, unsupported_subresources
 
 INTERNAL_PREFIX = "/~"  # docs, health, metrics: no bucket name can hold "~"
 DOCS_PATHS = ("/~/docs", "/~/openapi.json")  # served by connexion's Swagger UI, after us

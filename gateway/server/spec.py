@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 import yaml
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "head")
 
 
