@@ -13,6 +13,7 @@ from pfsd.api import pages
 from pfsd.api.base import Backend
 from pfsd.api.commits import CommitServicer
 from pfsd.api.files import FileServicer
+from pfsd.api.history import HistoryServicer
 from pfsd.api.modify import ModifyServicer
 from pfsd.api.repos import RepoServicer
 from pfsd.errors import AUTH_NOT_ACTIVATED
@@ -20,7 +21,8 @@ from pfsd.errors import AUTH_NOT_ACTIVATED
 VERSION = (2, 7, 0)
 
 
-class PfsServicer(RepoServicer, CommitServicer, ModifyServicer, FileServicer, pfs_pb2_grpc.APIServicer):
+class PfsServicer(RepoServicer, CommitServicer, ModifyServicer, FileServicer, HistoryServicer,
+                  pfs_pb2_grpc.APIServicer):
     """pfs_v2.API; RPCs not listed in the parts answer UNIMPLEMENTED (the generated default)."""
 
     def __init__(self, backend: Backend) -> None:
