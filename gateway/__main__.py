@@ -27,7 +27,8 @@ def serve(config: Config) -> int:
         log.info("embedded PFS server ready at %s (data in %s)", address, config.data_dir)
     try:
         # Against pfsd too: the probe finds its auth "not activated", as it would a pachd's.
-        app = create_app(address, Authenticator(config.credentials, PachdAuth(address)))
+        app = create_app(address, Authenticator(config.credentials, PachdAuth(address)),
+                         versioning_default=config.versioning_default)
         uv = uvicorn.Config(app, host=config.host, port=config.port, loop="uvloop",
                             http="httptools", access_log=False, log_level=config.log_level,
                             lifespan="on", server_header=False, date_header=True,

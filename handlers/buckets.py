@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 from starlette.responses import Response
 
 from gateway.context import pfs, request
-from gateway.ops import listing, multipart
+from gateway.ops import listing, multipart, versioning
 from gateway.pfs.client import Ref
 from gateway.pfs.errors import AlreadyExists, NotFound
 from gateway.pfs.refs import read_ref, write_ref
@@ -42,6 +42,7 @@ async def create_bucket(bucket: str) -> Response:
         await client.create_branch(ref)
     except AlreadyExists:
         raise errors.bucket_already_owned_by_you(bucket) from None
+    versioning.created(ref)  # a new branch holds no status: its first writes need not ask
     return Response(status_code=200, headers={"Location": f"/{bucket}"})
 
 
@@ -159,15 +160,4 @@ async def get_bucket_location(bucket: str) -> Response:
     else:
         await pfs().inspect_branch(ref)
     body = document("LocationConstraint", "")
-    return Response(body, media_type="application/xml")
-
-
-async def get_bucket_versioning(bucket: str) -> Response:
-    """Always Enabled: every PFS write is a new commit, and old commits stay readable."""
-    ref = read_ref(bucket)
-    if ref.commit:
-        await pfs().inspect_commit(ref)
-    else:
-        await pfs().inspect_branch(ref)
-    body = document("VersioningConfiguration", [element("Status", "Enabled")])
     return Response(body, media_type="application/xml")

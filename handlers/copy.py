@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 from starlette.responses import Response
 
 from gateway.context import content_type, pfs, request
+from gateway.ops import versioning, versions
 from gateway.ops.copy import SELF_COPY, copy_file, parse_copy_source, resolve
 from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
@@ -40,13 +43,18 @@ async def copy_object(bucket: str, key: str) -> Response:
     if replaced is not None:
         replaced.etag = src.meta.etag  # the ETag describes the bytes, which are the same
         meta = replaced
-    existing = await existing_file(client, ref, path)
+    existing, status = await asyncio.gather(existing_file(client, ref, path),
+                                            versioning.status(client, ref))
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
     ops = [delete_file(path)] if existing is not None else []  # PFS would append otherwise
-    ops += [copy_file(path, src.file_pb()), *metadata.write_ops(path, meta)]
+    meta = dataclasses.replace(meta, version=versioning.version_mode(status), marker=False)
+    ops += [copy_file(path, src.file_pb()), *metadata.write_ops(path, meta),
+            *versions.index_ops(path, meta.version)]
     commit = await client.modify_file(ref, ops)
     body = document("CopyObjectResult", [element("LastModified", timestamp(datetime.now(UTC))),
                                          element("ETag", f'"{src.obj.etag}"')])
-    out = {"x-amz-version-id": commit, "x-amz-copy-source-version-id": src.ref.commit or ""}
+    out = versioning.write_headers(commit, meta.version)
+    if src.version_id:
+        out["x-amz-copy-source-version-id"] = src.version_id
     return Response(body, media_type="application/xml", headers=out)

@@ -6,6 +6,7 @@ concatenates them server-side (CopyFile with ``append``) into one commit on the 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -13,7 +14,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import copy
+from gateway.ops import copy, versioning, versions
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
@@ -100,8 +101,8 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
         etag = digest.hexdigest()
     body = document("CopyPartResult", [element("ETag", f'"{etag}"'),
                                        element("LastModified", timestamp(datetime.now(UTC)))])
-    return Response(body, media_type="application/xml",
-                    headers={"x-amz-copy-source-version-id": source.obj.commit})
+    out = {"x-amz-copy-source-version-id": source.version_id} if source.version_id else {}
+    return Response(body, media_type="application/xml", headers=out)
 
 
 async def _read_range(ref: Ref, path: str, first: int, last: int):
@@ -131,12 +132,13 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     requested = mp.parse_complete(body)
     chosen = mp.choose_parts(requested, await mp.all_parts(client, snapshot, layout, upload_id))
     meta.etag = mp.multipart_etag(chosen)
-    existing = await _existing(ref, path)
+    existing, status = await asyncio.gather(_existing(ref, path), versioning.status(client, ref))
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
+    meta.version = versioning.version_mode(status)
     ops = [delete_file(path)]  # always: a racing write may have created it since (appends)
     ops += [copy_file(path, snapshot, layout.part_file(upload_id, p.number), append=True) for p in chosen]
-    ops += metadata.write_ops(path, meta)
+    ops += [*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)]
 
     async def commit() -> str:
         version = await client.modify_file(ref, ops)
@@ -154,7 +156,8 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
         lambda exc: mp.error_body(exc, bucket, key, req.url.path, request_id))
     if body is not None:
         return StreamingResponse(body, media_type="application/xml")
-    return Response(result, media_type="application/xml", headers={"x-amz-version-id": version})
+    return Response(result, media_type="application/xml",
+                    headers=versioning.write_headers(version, meta.version))
 
 
 async def _read_body() -> bytes:

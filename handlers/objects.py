@@ -7,6 +7,7 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
+from gateway.ops import versioning, versions
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
 from gateway.pfs import metacache, metadata
@@ -30,6 +31,7 @@ async def put_object(bucket: str, key: str) -> Response:
     # while the body streams and the stream completes only once it passed; against pachd it
     # comes first, as pachd may act on a stream's first messages.
     check = asyncio.ensure_future(existing_file(client, ref, path))
+    status = asyncio.ensure_future(versioning.status(client, ref))
     if not client.is_pfsd:
         await asyncio.wait((check,))
         _refuse_unless_writable(check, key)
@@ -39,8 +41,9 @@ async def put_object(bucket: str, key: str) -> Response:
             yield op
             if check.done():
                 _refuse_unless_writable(check, key)  # a missing bucket fails before the last byte
-        for op in metadata.write_ops(path, meta):  # also drops a stale sidecar
-            yield op
+        meta.version = versioning.version_mode(await status)
+        for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
+            yield op  # write_ops also drops a stale sidecar
         await asyncio.wait((check,))
         _refuse_unless_writable(check, key)
         body.verify()  # raising here cancels the stream: PFS commits nothing
@@ -48,12 +51,14 @@ async def put_object(bucket: str, key: str) -> Response:
     try:
         commit = await client.modify_file(ref, ops())
     finally:
-        if not check.done():
-            check.cancel()
-        elif not check.cancelled():
-            check.exception()  # retrieved: an upload that failed first must not log it
+        for task in (check, status):
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # retrieved: an upload that failed first must not log it
     metacache.remember(client, ref, commit, path, meta)
-    headers = {"ETag": f'"{body.md5_hex}"', "x-amz-version-id": commit, **body.response_headers()}
+    headers = {"ETag": f'"{body.md5_hex}"', **versioning.write_headers(commit, meta.version),
+               **body.response_headers()}
     return Response(status_code=200, headers=headers)
 
 
@@ -63,14 +68,14 @@ def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:
         raise errors.path_conflict(key)
 
 
-def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
-    """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``."""
+async def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
+    """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``'s commit."""
     ref = read_ref(bucket)
     path = validate_key(key)
     if version_id is not None:
-        if not is_commit_id(version_id):
+        if version_id != versions.NULL and not is_commit_id(version_id):
             raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
-        ref = Ref(ref.project, ref.repo, ref.branch, version_id)
+        ref = await versions.pick(pfs(), ref, key, path, version_id)
     return ref, path
 
 
@@ -81,6 +86,8 @@ async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str |
     except NotFound as e:
         if version_id is not None and e.kind == "commit":
             raise errors.no_such_version(key, version_id) from None
+        if e.kind == "file" and version_id is None:
+            raise await versions.missing(client, ref, key, path) from None
         raise
     if is_directory(info):
         raise errors.no_such_key(key)
@@ -89,12 +96,14 @@ async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str |
 
 async def head_object(bucket: str, key: str, version_id: str | None = None) -> Response:
     """Size, ETag, dates and metadata from InspectFile (and the metadata); content is never read."""
-    ref, path = _target(bucket, key, version_id)
-    obj = await _inspect(pfs(), ref, path, key, version_id)
+    ref, path = await _target(bucket, key, version_id)
+    client = pfs()
+    obj = await _inspect(client, ref, path, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
     rng = conditions.parse_range(headers.get("range"), obj.size)
     out = obj.headers()
+    out.update(await versions.read_headers(client, ref, path, obj.meta, obj.commit, version_id))
     if rng is None:
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
@@ -117,7 +126,7 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
     req = request()
     if req.method == "HEAD":  # Starlette routes HEAD to a GET route: answer as HeadObject
         return await head_object(bucket, key, version_id)
-    ref, path = _target(bucket, key, version_id)
+    ref, path = await _target(bucket, key, version_id)
     headers = req.headers
     range_header = headers.get("range")
     client = pfs()
@@ -137,6 +146,8 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
             reader.cancel()
         raise
     out = obj.headers()
+    if obj.meta.version is not None or version_id is not None:
+        out.update(await versions.read_headers(client, ref, path, obj.meta, obj.commit, version_id))
     start, end, status = 0, obj.size - 1, 200
     if rng is not None:
         start, end = rng
@@ -157,15 +168,34 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
 
 
 async def delete_object(bucket: str, key: str, version_id: str | None = None) -> Response:
-    """Delete the file and its metadata in one commit; a missing key is success, commits nothing."""
-    if version_id is not None:
-        raise errors.not_implemented("PFS history is immutable: a version cannot be deleted.")
+    """Delete the key in one commit: the file and its metadata, or (versioned bucket) a delete
+    marker; with ``versionId``, that version leaves the S3 view (gateway.ops.versions)."""
     ref = write_ref(bucket)
     path = validate_key(key)
     client = pfs()
-    info = await existing_file(client, ref, path)
-    if info is None or is_directory(info):
+    if version_id is not None:
+        if version_id != versions.NULL and not is_commit_id(version_id):
+            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
+        commit, gone = await versions.delete_version(client, ref, key, path, version_id)
+        out = {"x-amz-version-id": version_id}
+        if gone is not None and gone.marker:
+            out["x-amz-delete-marker"] = "true"
+        if commit:
+            out["x-pfs-commit"] = commit
+        return Response(status_code=204, headers=out)
+    info, status = await asyncio.gather(existing_file(client, ref, path),
+                                        versioning.status(client, ref))
+    mode = versioning.version_mode(status)
+    if info is not None and is_directory(info):
         return Response(status_code=204)
-    commit = await client.modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
-    return Response(status_code=204, headers={"x-amz-version-id": commit, "x-amz-delete-marker": "true"})
-
+    if mode is None:
+        if info is None:
+            return Response(status_code=204)
+        commit = await client.modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
+        return Response(status_code=204, headers=versioning.write_headers(commit, None))
+    if info is None:  # nothing current to hide: S3 would stack another marker, PFS sees no change
+        err = await versions.missing(client, ref, key, path)
+        return Response(status_code=204, headers=err.headers)
+    commit = await client.modify_file(ref, versions.marker_ops(path, mode))
+    return Response(status_code=204, headers={**versioning.write_headers(commit, mode),
+                                              "x-amz-delete-marker": "true"})

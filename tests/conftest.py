@@ -101,3 +101,12 @@ def bucket(s3) -> str:
     name = f"master.{unique_repo()}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def versioned_bucket(s3) -> str:
+    """A fresh bucket with S3 versioning Enabled: its version IDs are the commits of its writes."""
+    name = f"master.{unique_repo()}"
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name

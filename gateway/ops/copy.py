@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from gateway.ops import versions
 from gateway.ops.objects import ObjectInfo, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import PFS, Ref
@@ -41,7 +42,7 @@ def parse_copy_source(header: str) -> CopySource:
         if name != "versionId" or not value:
             raise _bad_source(header)
         version_id = unquote(value)
-        if not is_commit_id(version_id):
+        if version_id != "null" and not is_commit_id(version_id):
             raise errors.invalid_argument("Invalid version id specified", "x-amz-copy-source", header)
     try:
         path = unquote(raw, errors="strict")
@@ -63,6 +64,7 @@ class ResolvedSource:
     ref: Ref  # pinned to the commit the source was read at
     path: str
     obj: ObjectInfo
+    version_id: str | None = None  # the source's S3 version ID, when it has one
 
     @property
     def meta(self) -> ObjectMeta:
@@ -77,7 +79,13 @@ async def resolve(client: PFS, src: CopySource) -> ResolvedSource:
     ref = read_ref(src.bucket)
     path = validate_key(src.key)
     if src.version_id:
-        ref = Ref(ref.project, ref.repo, ref.branch, src.version_id)
+        try:
+            ref = await versions.pick(client, ref, src.key, path, src.version_id)
+        except errors.S3Error as e:
+            if e.code == "MethodNotAllowed":
+                raise errors.invalid_request("The source of a copy request may not specifically "
+                                             "refer to a delete marker by version id.") from None
+            raise
     try:
         info, meta = await asyncio.gather(client.inspect_file(ref, path),
                                           metadata.read(client, ref, path))
@@ -91,7 +99,8 @@ async def resolve(client: PFS, src: CopySource) -> ResolvedSource:
         raise errors.no_such_key(src.key)
     obj = ObjectInfo.from_file_info(src.key, info, meta)
     pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
-    return ResolvedSource(pinned, path, obj)
+    version = await versions.read_headers(client, pinned, path, meta, pinned.commit or "", src.version_id)
+    return ResolvedSource(pinned, path, obj, version.get("x-amz-version-id"))
 
 
 def copy_file(dst: str, src: pb.File) -> pb.ModifyFileRequest:

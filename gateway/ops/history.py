@@ -1,57 +1,32 @@
-"""ListObjectVersions over PFS commit history: a key's versions are the commits that changed it.
+"""ListObjectVersions: the versions of the keys under a prefix, in S3's order.
 
-A version of a key is a commit of the branch's ancestry in which the key's content changed
-(a different hash) and a delete marker one in which it disappeared. PFS keeps no per-key
-history, so a page compares consecutive commits' trees: it walks at most
-``MAX_COMMITS_PER_PAGE`` commits (newest first, from one ListCommit) and lists the files under
-the prefix once per commit. A page therefore costs about ``MAX_COMMITS_PER_PAGE + 2`` listings
-of the prefix, whatever ``max-keys`` asks for: narrow prefixes make it cheap.
-
-Order and markers: versions come newest commit first, and by key within a commit (S3 orders
-by key first; that would need the whole history for every page). ``version-id-marker`` is a
-commit ID and ``key-marker`` the last key returned from it: the next page resumes with that
-commit's later keys, then its ancestors. An empty ``key-marker`` with a commit ID starts at
-that commit.
-
-IsLatest is exact on a page that starts at the head. On later pages it compares with the
-head's hash, so a key that went A, B, A (or was deleted, re-created and deleted again) in
-commits of earlier pages may show an older version as latest too.
+Keys come in key order, each with its versions newest first (gateway.ops.versions: one
+FindCommits per key, then what each version needs), so a page costs what it returns, plus
+one look-up per key it passes. The keys are those of the branch head merged with the hidden
+key index (``/.s3g/vidx/<key> ``), which also holds the keys whose current version is a
+delete marker. Markers are S3's: ``key-marker`` alone resumes after that key (or after that
+common prefix), with ``version-id-marker`` after that version of it. Any delimiter rolls keys
+up into common prefixes, each counted once against ``max-keys``.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import grpc
 
 from gateway.ops import listing
-from gateway.ops.objects import committed_at, etag_of
+from gateway.ops.versions import INDEX_DIR, Version, at, history
+from gateway.pfs import pages as file_pages
 from gateway.pfs.client import PFS, UNARY_TIMEOUT, Ref
 from gateway.pfs.errors import NotFound, from_rpc_error
 from gateway.s3 import errors
 from gateway.s3.names import is_commit_id
 from generated.pfs import pfs_pb2 as pb
 
-MAX_COMMITS_PER_PAGE = 32
-_WALK_PAGE = 1000
-
-
-@dataclass(frozen=True)
-class Version:
-    key: str
-    commit: str
-    latest: bool
-    last_modified: datetime
-    info: pb.FileInfo | None  # None for a delete marker
-
-    @property
-    def delete_marker(self) -> bool:
-        return self.info is None
-
-    @property
-    def etag(self) -> str:
-        return etag_of(self.info) if self.info is not None else ""
+_TOP = "\U0010ffff"  # sorts after every character a key can hold
+_PAGE = 1000
 
 
 @dataclass
@@ -60,7 +35,7 @@ class VersionPage:
     prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
     next_key: str = ""
-    next_commit: str = ""
+    next_commit: str = ""  # the next version-id-marker ("" after a common prefix)
 
 
 async def list_commits(client: PFS, ref: Ref, start: str, number: int) -> list[pb.CommitInfo]:
@@ -73,108 +48,130 @@ async def list_commits(client: PFS, ref: Ref, start: str, number: int) -> list[p
         raise from_rpc_error(e) from None
 
 
-Snapshot = dict[str, tuple[bytes, pb.FileInfo]]  # key -> (content hash, file)
+def check_markers(key_marker: str | None, version_marker: str | None) -> None:
+    if not version_marker:
+        return
+    if not key_marker:
+        raise errors.invalid_argument("A version-id marker cannot be specified without a key "
+                                      "marker.", "version-id-marker", version_marker)
+    if version_marker != "null" and not is_commit_id(version_marker):
+        raise errors.invalid_argument("Invalid version id specified", "version-id-marker",
+                                      version_marker)
 
 
-async def snapshot(client: PFS, ref: Ref, commit: str, prefix: str) -> Snapshot:
-    """Every visible file under ``prefix`` at ``commit``, by key (paged WalkFiles)."""
-    at = Ref(ref.project, ref.repo, ref.branch, commit)
-    out: Snapshot = {}
-    after = None
+async def _data_keys(client: PFS, head: Ref, prefix: str, after: str | None,
+                     size: int) -> AsyncIterator[str]:
     while True:
-        page = await listing.list_page(client, at, prefix, None, after, _WALK_PAGE)
-        out.update((key, (info.hash, info)) for key, info in page.files)
+        page = await listing.list_page(client, head, prefix, None, after, size)
+        for key, _ in page.files:
+            yield key
         if not page.truncated:
-            return out
+            return
         after = page.last
 
 
-def _changed(current: Snapshot, parent: Snapshot) -> list[str]:
-    """The keys whose content differs between two snapshots, sorted (a commit changes few)."""
-    keys = [k for k, (h, _) in current.items() if (p := parent.get(k)) is None or p[0] != h]
-    keys += parent.keys() - current.keys()
-    return sorted(keys)
+async def _index_keys(client: PFS, head: Ref, prefix: str, after: str | None,
+                      size: int) -> AsyncIterator[str]:
+    root = INDEX_DIR + "/" + prefix[: prefix.rfind("/") + 1]
+    base = len(INDEX_DIR) + 1
+    if after is not None and after >= prefix:
+        cursor: str | None = INDEX_DIR + "/" + after + " "
+    else:
+        cursor = INDEX_DIR + "/" + prefix if prefix else None
+    while True:
+        try:
+            if client.use_extensions:
+                batch = await file_pages.walk_file(client, head, root, cursor, size)
+            else:
+                batch = await client.walk_file(head, root, cursor, size)
+        except NotFound as e:
+            if e.kind in ("file", None):
+                return
+            raise
+        for info in batch:
+            path = info.file.path
+            if info.file_type == pb.FileType.DIR or not path.endswith(" "):
+                continue
+            key = path[base:-1]
+            if not key.startswith(prefix):
+                if key > prefix:
+                    return
+                continue
+            yield key
+        if len(batch) < size:
+            return
+        cursor = batch[-1].file.path
 
 
-def _finished(info: pb.CommitInfo) -> datetime:
-    for ts in (info.finished, info.started):
-        if ts.seconds or ts.nanos:
-            return ts.ToDatetime(tzinfo=UTC)
-    return datetime.now(UTC)
+async def keys(client: PFS, head: Ref, prefix: str, after: str | None,
+               size: int = _PAGE) -> AsyncIterator[str]:
+    """Every key under ``prefix`` after ``after`` that has versions, in key order, once each."""
+    a = _data_keys(client, head, prefix, after, size)
+    b = _index_keys(client, head, prefix, after, size)
+    x, y = await anext(a, None), await anext(b, None)
+    while x is not None or y is not None:
+        if y is None or (x is not None and x < y):
+            key, x = x, await anext(a, None)
+        elif x is None or y < x:
+            key, y = y, await anext(b, None)
+        else:
+            key, x, y = x, await anext(a, None), await anext(b, None)
+        yield key
 
 
-def check_markers(key_marker: str | None, version_marker: str | None) -> None:
-    if version_marker is None:
-        return
-    if key_marker is None:
-        raise errors.invalid_argument("A version-id marker cannot be specified without a key "
-                                      "marker.", "version-id-marker", version_marker)
-    if not is_commit_id(version_marker):
-        raise errors.invalid_argument("Invalid version id specified", "version-id-marker",
-                                      version_marker)
+def common_prefix(key: str, prefix: str, delimiter: str | None) -> str | None:
+    if not delimiter:
+        return None
+    cut = key.find(delimiter, len(prefix))
+    return key[: cut + len(delimiter)] if cut >= 0 else None
 
 
 async def list_versions(client: PFS, ref: Ref, head: str, prefix: str, delimiter: str | None,
                         key_marker: str | None, version_marker: str | None,
                         max_keys: int) -> VersionPage:
-    """One page of versions under ``prefix``, from ``version_marker`` (or ``head``) backwards."""
+    """One page of versions and common prefixes under ``prefix``, after the markers."""
     check_markers(key_marker, version_marker)
     page = VersionPage()
-    start = version_marker or head
-    try:
-        commits = await list_commits(client, ref, start, MAX_COMMITS_PER_PAGE + 1)
-    except NotFound as e:
-        if version_marker and e.kind == "commit":
-            raise errors.invalid_argument("Invalid version id specified", "version-id-marker",
-                                          version_marker) from None
-        raise
-    if max_keys <= 0 or not commits:
+    if max_keys <= 0:
         return page
-    newer: set[str] = set()  # keys with a version newer than the commit being compared
-    at_head = start == head
-    head_files = None if at_head else await snapshot(client, ref, head, prefix)
-    current = await snapshot(client, ref, commits[0].commit.id, prefix)
-    if at_head:
-        head_files = current
     count = 0
-    for i, info in enumerate(commits[:MAX_COMMITS_PER_PAGE]):
-        commit = info.commit.id
-        parent = (await snapshot(client, ref, commits[i + 1].commit.id, prefix)
-                  if i + 1 < len(commits) else {})
-        skip_to = key_marker if (i == 0 or version_marker is None) else None
-        for key in _changed(current, parent):
-            now = current[key][1] if key in current else None
-            if skip_to is not None and key <= skip_to:
-                newer.add(key)
-                continue
-            if count == max_keys:
-                page.truncated = True  # resume after the last version returned
-                return page
-            common = _common_prefix(key, prefix, delimiter)
-            if common is not None:
-                if common not in page.prefixes:
-                    page.prefixes.append(common)
-                    count += 1
-            else:
-                at = head_files.get(key)
-                if now is not None:
-                    latest = key not in newer and at is not None and at[0] == current[key][0]
-                    page.versions.append(Version(key, commit, latest, committed_at(now), now))
-                else:
-                    latest = key not in newer and at is None
-                    page.versions.append(Version(key, commit, latest, _finished(info), None))
-                count += 1
-            newer.add(key)
-            page.next_key, page.next_commit = key, commit
-        current = parent
-    if len(commits) > MAX_COMMITS_PER_PAGE:
-        # the commit budget ran out: resume at the next unvisited commit, from its first key
-        page.truncated, page.next_key, page.next_commit = True, "", commits[-1].commit.id
-    return page
 
+    def full() -> bool:
+        nonlocal count
+        if count == max_keys:
+            page.truncated = True
+            return True
+        count += 1
+        return False
 
-def _common_prefix(key: str, prefix: str, delimiter: str | None) -> str | None:
-    if delimiter != "/":
-        return None
-    cut = key.find("/", len(prefix))
-    return key[:cut + 1] if cut >= 0 else None
+    if version_marker and key_marker and key_marker.startswith(prefix):
+        seen = False  # the rest of the marker key's versions come first
+        async for v in history(client, ref, head, key_marker, "/" + key_marker):
+            if seen:
+                if full():
+                    return page
+                page.versions.append(v)
+                page.next_key, page.next_commit = key_marker, v.version_id
+            seen = seen or v.version_id == version_marker
+    after = key_marker
+    if delimiter and after and common_prefix(after, prefix, delimiter) == after:
+        after += _TOP  # resuming after a common prefix: past every key it rolled up
+    size = min(_PAGE, max_keys + 1)
+    while True:
+        rolled = None
+        async for key in keys(client, at(ref, head), prefix, after, size):
+            rolled = common_prefix(key, prefix, delimiter)
+            if rolled is not None:
+                if full():
+                    return page
+                page.prefixes.append(rolled)
+                page.next_key, page.next_commit = rolled, ""
+                break
+            async for v in history(client, ref, head, key, "/" + key):
+                if full():
+                    return page
+                page.versions.append(v)
+                page.next_key, page.next_commit = key, v.version_id
+        if rolled is None:
+            return page
+        after = rolled + _TOP

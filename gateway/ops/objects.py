@@ -58,8 +58,6 @@ class ObjectInfo:
             "Accept-Ranges": "bytes",
         }
         h.update(self.meta.response_headers())
-        if self.commit:
-            h["x-amz-version-id"] = self.commit
         return h
 
 

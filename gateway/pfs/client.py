@@ -27,7 +27,7 @@ UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
 # other writes are never retried: the client sees the failure and decides.
 IDEMPOTENT = ("InspectProject", "ListProject", "InspectRepo", "ListRepo", "InspectBranch",
               "ListBranch", "InspectCommit", "ListCommit", "InspectFile", "ListFile", "WalkFile",
-              "GlobFile", "GetFile")
+              "GlobFile", "GetFile", "FindCommits")
 SERVICE_CONFIG = {"methodConfig": [{
     "name": [*({"service": "pfs_v2.API", "method": m} for m in IDEMPOTENT),
              # pfsd's listing pages (gateway/file_pages.py): reads too
@@ -168,6 +168,19 @@ class PFS:
     async def inspect_commit(self, ref: Ref) -> pb.CommitInfo:
         return await self.api.InspectCommit(pb.InspectCommitRequest(commit=ref.commit_pb()),
                                             timeout=UNARY_TIMEOUT)
+
+    @translate
+    async def find_commits(self, ref: Ref, path: str, limit: int) -> tuple[list[str], str]:
+        """The commits from ``ref`` back that modified ``path``, newest first (at most ``limit``,
+        0: no limit), and the last commit searched (the root when the search ran out)."""
+        req = pb.FindCommitsRequest(start=ref.commit_pb(), file_path=path, limit=limit)
+        found, last = [], ""
+        async for r in self.api.FindCommits(req, timeout=UNARY_TIMEOUT):
+            if r.HasField("found_commit"):
+                found.append(r.found_commit.id)
+            else:
+                last = r.last_searched_commit.id
+        return found, last
 
     # -- files -----------------------------------------------------------------------------
 

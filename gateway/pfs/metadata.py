@@ -37,9 +37,15 @@ class ObjectMeta:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case standard headers
     user: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
     etag: str | None = None  # overrides the MD5 ETag (multipart: "<md5-of-md5s>-<n>")
+    # S3 versioning (gateway.ops.versions): how the write that left this sidecar is versioned.
+    # None: an unversioned write; "c": its version ID is the commit that wrote it; "null": the
+    # null version (Suspended); a commit ID: a version restored (written back) from that commit;
+    # "x": not a version (the last version was deleted). ``marker``: the write was a delete.
+    version: str | None = None
+    marker: bool = False
 
     def empty(self) -> bool:
-        return not (self.headers or self.user or self.etag)
+        return not (self.headers or self.user or self.etag or self.version)
 
     def response_headers(self) -> dict[str, str]:
         out = {k.title(): v for k, v in self.headers.items()}
@@ -47,7 +53,8 @@ class ObjectMeta:
         return out
 
     def encode(self) -> str:
-        doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag)) if v}
+        doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag),
+                                 ("v", self.version), ("d", self.marker)) if v}
         raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -55,7 +62,8 @@ class ObjectMeta:
     def decode(cls, name: str) -> ObjectMeta:
         raw = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4))
         doc = json.loads(raw)
-        return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"))
+        return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"),
+                   version=doc.get("v"), marker=bool(doc.get("d")))
 
 
 def from_headers(headers: Mapping[str, str], content_type: str | None) -> ObjectMeta:

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp
 from gateway import context
 from gateway.auth.authenticator import Authenticator
 from gateway.explorer import create_explorer, mount
+from gateway.ops import versioning
 from gateway.pfs.client import PFS
 from gateway.pfs.errors import PFSError, to_s3
 from gateway.s3 import errors
@@ -120,11 +121,14 @@ async def error_response(request, exc: Exception) -> ConnexionResponse:
                              mimetype=None if head else "application/xml")
 
 
-def create_app(pfs_address: str, auth: Authenticator | None = None) -> ASGIApp:
+def create_app(pfs_address: str, auth: Authenticator | None = None,
+               versioning_default: str | None = None) -> ASGIApp:
     """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``.
 
     ``auth`` checks request signatures (and pachd tokens); None serves everyone.
+    ``versioning_default`` ("Enabled" or None) applies to buckets with no stored status.
     """
+    versioning.set_default(versioning_default)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app) -> AsyncIterator[None]:

@@ -42,6 +42,7 @@ class Config:
     shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
     keep_alive: float = 60.0  # seconds an idle client connection stays open
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-Proto/-For are believed
+    versioning_default: str | None = None  # "Enabled": buckets with no stored status are versioned
 
     @property
     def embedded(self) -> bool:
@@ -114,6 +115,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="behind a reverse proxy: the addresses (comma-separated, or *) whose "
                          "X-Forwarded-Proto and X-Forwarded-For headers are believed (env "
                          "S3GW_FORWARDED_ALLOW_IPS; default none: the headers are ignored)")
+    ap.add_argument("--versioning-default", choices=("enabled", "none"),
+                    default=(env("S3GW_VERSIONING_DEFAULT") or "none").lower(),
+                    help="S3 versioning of buckets that were never given a status with "
+                         "PutBucketVersioning (env S3GW_VERSIONING_DEFAULT; default none: "
+                         "unversioned, as S3 creates buckets)")
     a = ap.parse_args(argv)
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
@@ -131,4 +137,5 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   log_level=a.log_level, access_log=not a.no_access_log, log_json=a.log_json,
                   credentials=credentials,
                   allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace,
-                  keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips)
+                  keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips,
+                  versioning_default="Enabled" if a.versioning_default == "enabled" else None)

@@ -10,6 +10,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 
+@pytest.fixture
+def bucket(versioned_bucket):
+    """Versioned: these tests use version IDs (the commits of their writes)."""
+    return versioned_bucket
+
+
 def objects(*keys: str) -> dict:
     return {"Objects": [{"Key": k} for k in keys]}
 
@@ -42,7 +48,9 @@ def test_quiet_and_per_key_errors(s3, bucket):
     # a directory key is skipped (reported deleted when not quiet), its files stay
     assert s3.get_object(Bucket=bucket, Key="dir/inner")["Body"].read() == b"x"
     r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "dir", "VersionId": "0" * 32}]})
-    assert r["Errors"][0]["Code"] == "NotImplemented"
+    assert r["Deleted"] == [{"Key": "dir", "VersionId": "0" * 32}]  # no such version: nothing to do
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "ok", "VersionId": "not-a-commit"}]})
+    assert r["Errors"][0]["Code"] == "InvalidArgument"
 
 
 def test_nothing_to_delete_commits_nothing(s3, bucket):

@@ -19,6 +19,13 @@ import pytest
 
 from tests.conftest import Gateway, unique_repo
 
+
+@pytest.fixture
+def bucket(versioned_bucket):
+    """Versioned: these tests use version IDs (the commits of their writes)."""
+    return versioned_bucket
+
+
 EXPLORER = "/~/explorer"
 HOSTILE = ["h/<img src=x onerror=alert'1'>\"q\".txt", "h/<script>x</script>.txt", "h/a&b 'c' %41.txt"]
 

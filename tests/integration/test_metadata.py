@@ -7,6 +7,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 
+@pytest.fixture
+def bucket(versioned_bucket):
+    """Versioned: these tests use version IDs (the commits of their writes)."""
+    return versioned_bucket
+
+
 def test_metadata_roundtrip(s3, bucket):
     put = s3.put_object(Bucket=bucket, Key="doc.bin", Body=b"x", ContentType="text/x-custom",
                         ContentEncoding="gzip", ContentDisposition="attachment; filename=a.txt",

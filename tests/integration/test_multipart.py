@@ -17,6 +17,13 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import Gateway, boto3_client, unique_repo
 
+
+@pytest.fixture
+def bucket(versioned_bucket):
+    """Versioned: these tests use version IDs (the commits of their writes)."""
+    return versioned_bucket
+
+
 MiB = 1024 * 1024
 PART = 5 * MiB
 

@@ -13,6 +13,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 
+@pytest.fixture
+def bucket(versioned_bucket):
+    """Versioned: these tests use version IDs (the commits of their writes)."""
+    return versioned_bucket
+
+
 def code(e: pytest.ExceptionInfo) -> str:
     return e.value.response["Error"]["Code"]
 
