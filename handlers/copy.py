@@ -51,7 +51,7 @@ async def copy_object(bucket: str, key: str) -> Response:
     meta = dataclasses.replace(meta, version=versioning.version_mode(status), marker=False)
     ops += [copy_file(path, src.file_pb()), *metadata.write_ops(path, meta),
             *versions.index_ops(path, meta.version)]
-    commit = await client.modify_file(ref, ops)
+    commit = await client.modify_file(ref, ops, f"CopyObject {key}")
     body = document("CopyObjectResult", [element("LastModified", timestamp(datetime.now(UTC))),
                                          element("ETag", f'"{src.obj.etag}"')])
     out = versioning.write_headers(commit, meta.version)

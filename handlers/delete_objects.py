@@ -63,7 +63,8 @@ async def delete_objects(bucket: str) -> Response:
             ops = [op for p in doomed for op in (delete_file(p), *metadata.delete_ops(p))]
         else:
             ops = [op for p in doomed for op in versions.marker_ops(p, mode)]
-        commit = await client.modify_file(ref, ops)
+        n = len(doomed)
+        commit = await client.modify_file(ref, ops, f"DeleteObjects {n} key{'' if n == 1 else 's'}")
     deleted_paths = set(doomed)
     gone: dict[int, versions.Version | None] = {}
     for i, path in versioned.items():

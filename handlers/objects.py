@@ -49,7 +49,7 @@ async def put_object(bucket: str, key: str) -> Response:
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
-        commit = await client.modify_file(ref, ops())
+        commit = await client.modify_file(ref, ops(), f"PutObject {key}")
     finally:
         for task in (check, status):
             if not task.done():
@@ -191,11 +191,12 @@ async def delete_object(bucket: str, key: str, version_id: str | None = None) ->
     if mode is None:
         if info is None:
             return Response(status_code=204)
-        commit = await client.modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
+        commit = await client.modify_file(ref, [delete_file(path), *metadata.delete_ops(path)],
+                                         f"DeleteObject {key}")
         return Response(status_code=204, headers=versioning.write_headers(commit, None))
     if info is None:  # nothing current to hide: S3 would stack another marker, PFS sees no change
         err = await versions.missing(client, ref, key, path)
         return Response(status_code=204, headers=err.headers)
-    commit = await client.modify_file(ref, versions.marker_ops(path, mode))
+    commit = await client.modify_file(ref, versions.marker_ops(path, mode), f"DeleteObject {key}")
     return Response(status_code=204, headers={**versioning.write_headers(commit, mode),
                                               "x-amz-delete-marker": "true"})

@@ -83,7 +83,8 @@ def created(ref: Ref) -> None:
 
 async def put_status(client: PFS, ref: Ref, value: str) -> str:
     """Store ``value`` on the branch (one commit); returns the commit."""
-    commit = await client.modify_file(ref, [delete_file(STATUS_DIR), add_file(STATUS_DIR + value, b"")])
+    commit = await client.modify_file(ref, [delete_file(STATUS_DIR), add_file(STATUS_DIR + value, b"")],
+                                      f"PutBucketVersioning {value}")
     _cache[(ref.project, ref.repo, ref.branch)] = (time.monotonic() + TTL, value)
     return commit
 

@@ -242,7 +242,7 @@ async def _delete_version(client: PFS, ref: Ref, key: str, path: str,
         remaining = [v async for v in history(client, ref, head, key, path)
                      if v.commit != target.commit]
         ops += restore_ops(ref, path, remaining[0] if remaining else None)
-    commit = await client.modify_file(ref, ops)
+    commit = await client.modify_file(ref, ops, f"DeleteObject {key} version {version_id}")
     return commit, target
 
 
