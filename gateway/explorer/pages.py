@@ -9,8 +9,9 @@ import mimetypes
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gateway.ops import history, listing
-from gateway.ops.objects import ObjectInfo, etag_of, is_directory
+from gateway.ops import history, listing, versionlog
+from gateway.ops.objects import ObjectInfo, is_directory
+from gateway.ops.versionlog import LogEntry
 from gateway.pfs import metadata
 from gateway.pfs.client import PFS, Ref
 from gateway.pfs.errors import NotFound
@@ -199,25 +200,10 @@ async def commits(client: PFS, ref: Ref, start: str) -> tuple[list[CommitRow], s
     return rows, following
 
 
-@dataclass
-class VersionRow:
-    commit: str
-    time: datetime
-    size: int | None
-    etag: str
-    latest: bool
-    deleted: bool
-
-
 async def versions(client: PFS, ref: Ref, head: str, key: str, key_marker: str | None,
-                   commit_marker: str | None) -> tuple[list[VersionRow], tuple[str, str] | None]:
-    """The object's versions, newest first, a bounded page at a time (gateway.ops.history's
-    ListObjectVersions walk, narrowed to the key's own path)."""
-    page = await history.list_versions(client, ref, head, key, None, key_marker, commit_marker,
-                                       VERSIONS_PER_PAGE)
-    rows = [VersionRow(v.commit, v.last_modified, v.info.size_bytes if v.info else None,
-                       etag_of(v.info) if v.info else "", v.latest, v.delete_marker)
-            for v in page.versions if v.key == key]
-    nxt = (page.next_key, page.next_commit) if page.truncated else None
-    return rows, nxt
-
+                   commit_marker: str | None) -> tuple[list[LogEntry], tuple[str, str] | None]:
+    """The PFS commits that wrote the object, newest first, each with what S3 clients see of
+    it (gateway.ops.versionlog), a bounded page at a time."""
+    rows, nxt = await versionlog.commit_log(client, ref, head, "/" + key, commit_marker,
+                                            VERSIONS_PER_PAGE)
+    return rows, ((key, nxt) if nxt else None)

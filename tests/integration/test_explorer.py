@@ -190,9 +190,15 @@ def test_history_and_versions(endpoint, s3, bucket):
     assert r.status_code == 200
     assert re.findall(rf'href="{EXPLORER}/b/([0-9a-f]{{32}})\.{re.escape(bucket)}/f.txt"', r.text) == [v2, v1]
     assert r.text.count("latest") == 1
-    s3.delete_object(Bucket=bucket, Key="f.txt")
+    assert "delete marker" not in r.text and "deleted version" not in r.text
+    marker = s3.delete_object(Bucket=bucket, Key="f.txt")["VersionId"]
+    s3.delete_object(Bucket=bucket, Key="f.txt", VersionId=v1)
     r = get(endpoint, f"{EXPLORER}/history/{bucket}/f.txt")
-    assert "deleted" in r.text
+    # as S3 clients see it: the marker is the latest, v1 was deleted; the commits stay listed
+    assert r.text.count("delete marker") == 1 and r.text.count("deleted version") == 1
+    assert r.text.count("latest") == 1 and marker[:12] in r.text
+    row = re.search(rf'{v1[:12]}.*?</tr>', r.text, re.S).group(0)
+    assert "deleted version" in row and "latest" not in row
 
 
 def test_history_pages(endpoint, s3, bucket):
@@ -203,7 +209,7 @@ def test_history_pages(endpoint, s3, bucket):
     assert len(first) == 25
     r = get(endpoint, next_link(r.text))
     second = re.findall(r'<td class="mono"><a href="[^"]*/b/([0-9a-f]{32})\.', r.text)
-    assert len(second) == 6 and not set(first) & set(second)  # 30 puts + the branch's first commit
+    assert len(second) == 7 and not set(first) & set(second)  # 30 puts, PutBucketVersioning, the first commit
 
 
 def test_hostile_key_names_are_escaped(endpoint, s3, bucket):
