@@ -158,13 +158,6 @@ def parse_amz_date(value: str) -> datetime:
                     int(value[11:13]), int(value[13:15]), tzinfo=UTC)
 
 
-def is_sigv2(authorization: str | None, query: dict[str, str]) -> bool:
-    """``Authorization: AWS key:sig`` or ``?AWSAccessKeyId=..&Signature=..``."""
-    if authorization is not None and authorization.startswith("AWS "):
-        return True
-    return "Signature" in query and "AWSAccessKeyId" in query
-
-
 def _credential(value: str, malformed) -> tuple[str, str, str]:
     """``AK/yyyymmdd/region/s3/aws4_request`` -> (access key, date, region)."""
     parts = value.rsplit("/", 4)
