@@ -64,7 +64,7 @@ def v2_headers(method: str, path: str, query: str = "", headers: dict | None = N
 
 
 def v2_request(gw, method, path, query="", body=b"", headers=None, **kw) -> httpx.Response:
-    h = v2_headers(method, path, query, headers, **kw)
+    h = {k: v.encode() for k, v in v2_headers(method, path, query, headers, **kw).items()}  # as signed
     return httpx.request(method, gw.url + path + (f"?{query}" if query else ""), headers=h, content=body)
 
 
