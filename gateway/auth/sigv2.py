@@ -69,9 +69,9 @@ def is_sigv2(authorization: str | None, query: dict[str, str]) -> bool:
 def parse_authorization(authorization: str) -> SignedV2:
     access_key, colon, signature = authorization[len(PREFIX):].strip().rpartition(":")
     if not colon or not access_key or not signature:
+        # the value is not echoed: with pachd auth the access key is a token
         raise errors.invalid_argument("AWS authorization header is invalid.  Expected "
-                                      "AwsAccessKeyId:signature", "Authorization",
-                                      authorization.split(":", 1)[0])
+                                      "AwsAccessKeyId:signature", "Authorization", "AWS ...")
     return SignedV2(access_key.strip(), signature.strip())
 
 
