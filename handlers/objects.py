@@ -31,7 +31,8 @@ async def put_object(bucket: str, key: str) -> Response:
     # while the body streams and the stream completes only once it passed; against pachd it
     # comes first, as pachd may act on a stream's first messages.
     check = asyncio.ensure_future(existing_file(client, ref, path))
-    status = asyncio.ensure_future(versioning.status(client, ref))
+    known, cached = versioning.peek(ref)  # the status as read less than a few seconds ago
+    status = None if known else asyncio.ensure_future(versioning.status(client, ref))
     if not client.is_pfsd:
         await asyncio.wait((check,))
         _refuse_unless_writable(check, key)
@@ -41,7 +42,7 @@ async def put_object(bucket: str, key: str) -> Response:
             yield op
             if check.done():
                 _refuse_unless_writable(check, key)  # a missing bucket fails before the last byte
-        meta.version = versioning.version_mode(await status)
+        meta.version = versioning.version_mode(await status if status is not None else cached)
         for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
             yield op  # write_ops also drops a stale sidecar
         await asyncio.wait((check,))
@@ -52,6 +53,8 @@ async def put_object(bucket: str, key: str) -> Response:
         commit = await client.modify_file(ref, ops(), f"PutObject {key}")
     finally:
         for task in (check, status):
+            if task is None:
+                continue
             if not task.done():
                 task.cancel()
             elif not task.cancelled():

@@ -61,13 +61,22 @@ async def stored(client: PFS, ref: Ref) -> str | None:
     return None
 
 
+def peek(ref: Ref) -> tuple[bool, str | None]:
+    """``(True, status)`` when this process read the branch's status less than ``TTL`` ago
+    (a write then needs no task to learn it), else ``(False, None)``."""
+    hit = _cache.get((ref.project, ref.repo, ref.branch)) if not ref.commit else None
+    if hit is not None and hit[0] > time.monotonic():
+        return True, hit[1]
+    return False, None
+
+
 async def status(client: PFS, ref: Ref) -> str | None:
     """The bucket's effective status: stored, else the default; cached ``TTL`` seconds."""
+    known, value = peek(ref)
+    if known:
+        return value
     key = (ref.project, ref.repo, ref.branch)
     now = time.monotonic()
-    hit = _cache.get(key) if not ref.commit else None
-    if hit is not None and hit[0] > now:
-        return hit[1]
     value = await stored(client, ref) or _default
     if not ref.commit:
         if len(_cache) >= _MAX_CACHED:

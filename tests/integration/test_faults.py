@@ -278,6 +278,6 @@ def test_only_read_calls_are_retried_and_reconnects_are_bounded():
     assert options["grpc.max_reconnect_backoff_ms"] <= 1000
     (method_config,) = _json.loads(options["grpc.service_config"])["methodConfig"]
     retried = {n["method"] for n in method_config["name"]}
-    assert retried and all(m.startswith(("Inspect", "List", "Walk", "Glob", "Get")) for m in retried)
+    assert retried and all(m.startswith(("Inspect", "List", "Walk", "Glob", "Get", "Find")) for m in retried)
     assert method_config["retryPolicy"]["maxAttempts"] == 2
     assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
