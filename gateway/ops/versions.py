@@ -216,16 +216,19 @@ async def delete_version(client: PFS, ref: Ref, key: str, path: str,
     What is written depends on the head it read, so deletes of one key's versions take turns
     in this process (clients such as rclone delete a key's versions concurrently).
     """
-    lock = _locks.setdefault((ref.project, ref.repo, ref.branch, path), asyncio.Lock())
+    key_of = (ref.project, ref.repo, ref.branch, path)
+    entry = _locks.setdefault(key_of, [asyncio.Lock(), 0])
+    entry[1] += 1
     try:
-        async with lock:
+        async with entry[0]:
             return await _delete_version(client, ref, key, path, version_id)
     finally:
-        if not lock.locked() and not lock._waiters:  # nobody else holds or awaits it
-            _locks.pop((ref.project, ref.repo, ref.branch, path), None)
+        entry[1] -= 1
+        if not entry[1]:
+            _locks.pop(key_of, None)
 
 
-_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
+_locks: dict[tuple[str, str, str, str], list] = {}  # key -> [its lock, requests using it]
 
 
 async def _delete_version(client: PFS, ref: Ref, key: str, path: str,
