@@ -76,7 +76,8 @@ def test_folder_page_with_sizes_etags_breadcrumbs(endpoint, s3, bucket):
     assert links(crumbs) == [f"{EXPLORER}/", f"{EXPLORER}/b/{bucket}/", f"{EXPLORER}/b/{bucket}/a/",
                              f"{EXPLORER}/b/{bucket}/a/c/"]
     assert "d.txt" in r.text
-    assert "Empty." in get(endpoint, f"{EXPLORER}/b/{bucket}/nothing/").text
+    missing = get(endpoint, f"{EXPLORER}/b/{bucket}/nothing/")  # no such folder: 404, not an empty 200
+    assert missing.status_code == 404 and "<h1>No such folder</h1>" in missing.text
 
 
 def add_many(gateway: Gateway, repo: str, keys: list[str]) -> None:
