@@ -263,3 +263,20 @@ def test_no_share_link_without_credentials(endpoint):
     page = httpx.get(f"{endpoint}{EXPLORER}/b/{name}/x.txt").text
     assert f'value="s3://{name}/x.txt"' in page and 'name="share"' not in page
     assert httpx.get(f"{endpoint}{EXPLORER}/b/{name}/x.txt", params={"share": "60"}).status_code == 400
+
+
+def test_hostile_names_are_escaped_on_the_new_pages(web, s3, bucket):
+    hostile = "h/<script>alert'1'</script>&\"'.txt"
+    v1 = s3.put_object(Bucket=bucket, Key=hostile, Body=b"<b>one</b>\n")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key=hostile, Body=b"<img src=x onerror=alert(2)>\n")["VersionId"]
+    quoted = hostile.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+    for path, params in ((f"{EXPLORER}/diff/{bucket}/", {"commit": v2}),
+                         (f"{EXPLORER}/diff/{bucket}/{quoted}", {"to": v2, "from": v1}),
+                         (f"{EXPLORER}/b/{bucket}/{quoted}", {"share": "3600"}),
+                         (f"{EXPLORER}/b/{bucket}/h/", {"q": "<script>"}),
+                         (f"{EXPLORER}/b/{bucket}/{quoted}x", {})):
+        r = web.get(path, params=params)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        assert "<script" not in r.text and "<img" not in r.text and "<b>" not in r.text, path
+    assert "&lt;img src=x onerror=alert(2)&gt;" in web.get(f"{EXPLORER}/diff/{bucket}/{quoted}",
+                                                           params={"to": v2}).text
