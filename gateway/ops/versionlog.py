@@ -45,9 +45,11 @@ async def _when(client: PFS, ref: Ref, commit: str, info: pb.FileInfo | None) ->
 
 async def commit_log(client: PFS, ref: Ref, head: str, path: str, start: str | None,
                      limit: int) -> tuple[list[LogEntry], str | None]:
-    """Up to ``limit`` commits that wrote ``path``, from ``start`` (default: the head) back,
-    and where the next page starts (None: no more)."""
-    found, _ = await client.find_commits(at(ref, start or head), path, limit + 1)
+    """Up to ``limit`` commits that wrote ``path``, after ``start`` (the last commit of the
+    previous page; default: from the head), and the next page's ``start`` (None: no more)."""
+    found, _ = await client.find_commits(at(ref, start or head), path, limit + 2)
+    if start and found[:1] == [start]:
+        found = found[1:]
     more = len(found) > limit
     found = found[:limit]
     head_meta = await metacache.read_at(client, ref, head, path)
@@ -78,4 +80,4 @@ async def commit_log(client: PFS, ref: Ref, head: str, path: str, start: str | N
         rows.append(LogEntry(commit, when, info, etag, vid, meta.marker and vid is not None,
                              commit in dead, vid is not None and vid == latest and commit not in dead,
                              note))
-    return rows, (f"{found[-1]}^" if more else None)
+    return rows, (found[-1] if more else None)
