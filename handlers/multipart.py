@@ -13,7 +13,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import copy
+from gateway.ops import conditional, copy
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
@@ -131,6 +131,8 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     requested = mp.parse_complete(body)
     chosen = mp.choose_parts(requested, await mp.all_parts(client, snapshot, layout, upload_id))
     meta.etag = mp.multipart_etag(chosen)
+    cond = conditional.parse(request().headers)
+    require = await conditional.check(client, ref, path, key, cond)
     existing = await _existing(ref, path)
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
@@ -139,7 +141,7 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     ops += metadata.write_ops(path, meta)
 
     async def commit() -> str:
-        version = await client.modify_file(ref, ops)
+        version = await conditional.guarded(client.modify_file(ref, ops, require), cond)
         await _forget(staging, layout, key, upload_id)
         return version
 

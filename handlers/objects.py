@@ -7,6 +7,7 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
+from gateway.ops import conditional
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
 from gateway.pfs import metacache, metadata
@@ -24,6 +25,8 @@ async def put_object(bucket: str, key: str) -> Response:
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
     client = pfs()
+    cond = conditional.parse(request().headers)
+    require = await conditional.check(client, ref, path, key, cond)
     # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
     # refused. pfsd applies nothing of a stream before it ends, so there the look-up runs
@@ -46,7 +49,7 @@ async def put_object(bucket: str, key: str) -> Response:
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
-        commit = await client.modify_file(ref, ops())
+        commit = await conditional.guarded(client.modify_file(ref, ops(), require), cond)
     finally:
         if not check.done():
             check.cancel()
