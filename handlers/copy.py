@@ -13,7 +13,7 @@ from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import conditions, errors
+from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import validate_key
 from gateway.s3.xml import document, element, timestamp
 
@@ -35,6 +35,7 @@ async def copy_object(bucket: str, key: str) -> Response:
             == (ref.project, ref.repo, ref.branch)):
         raise errors.invalid_request(SELF_COPY)
     client = pfs()
+    acl.check_canned(headers)
     cond = conditional.parse(headers)
     src = await resolve(client, src_name)
     conditions.check_copy_preconditions(headers, src.obj.etag, src.obj.last_modified)

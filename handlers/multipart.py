@@ -21,7 +21,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import Ref, add_file, copy_file, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import conditions, errors
+from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import validate_key
 from gateway.s3.xml import document, element, timestamp
 
@@ -41,6 +41,7 @@ def _places(bucket: str, key: str) -> tuple[Ref, str, Ref, mp.Layout]:
 async def create_multipart_upload(bucket: str, key: str) -> Response:
     """Record the upload (key and metadata) in one staging commit; return its ID."""
     ref, _, staging, layout = _places(bucket, key)
+    acl.check_canned(request().headers)
     meta = metadata.from_headers(request().headers, content_type())
     await pfs().inspect_branch(ref)  # NoSuchBucket; staging never creates the user's branch
     upload_id = mp.new_upload_id()
