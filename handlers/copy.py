@@ -49,7 +49,8 @@ async def copy_object(bucket: str, key: str) -> Response:
         raise errors.path_conflict(key)
     # Always delete first: PFS would append otherwise, and a racing write may have created it.
     ops = [delete_file(path), copy_file(path, src.file_pb()), *metadata.write_ops(path, meta)]
-    commit = await conditional.guarded(client.modify_file(ref, ops, require), cond)
+    commit = await conditional.guarded(
+        client.modify_file(ref, ops, f"CopyObject {key}", require=require), cond)
     body = document("CopyObjectResult", [element("LastModified", timestamp(datetime.now(UTC))),
                                          element("ETag", f'"{src.obj.etag}"')])
     out = {"x-amz-version-id": commit, "x-amz-copy-source-version-id": src.ref.commit or ""}

@@ -166,9 +166,9 @@ def test_conditions_in_process(pfsd_address, extensions):
             ref = Ref("default", name.split(".", 1)[1], "master")
             if extensions:  # the requirement itself, straight to pfsd: nothing is committed
                 with pytest.raises(ConditionFailed):
-                    await client.modify_file(ref, [add_file("/k", b"x")], [Requirement("/k", None)])
+                    await client.modify_file(ref, [add_file("/k", b"x")], require=[Requirement("/k", None)])
                 with pytest.raises(ConditionFailed):
-                    await client.modify_file(ref, [add_file("/k", b"x")], [Requirement("/k", "00" * 16)])
+                    await client.modify_file(ref, [add_file("/k", b"x")], require=[Requirement("/k", "00" * 16)])
                 assert b"".join([c async for c in client.get_file(ref, "/k")]) == b"three"
         finally:
             context.set_pfs(None)
