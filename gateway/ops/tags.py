@@ -6,29 +6,14 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from gateway.ops.objects import etag_of, inspect, is_directory
+from gateway.ops.objects import current_object, etag_of
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, Ref, Requirement, add_file, delete_file
 from gateway.pfs.errors import ConditionFailed, NotFound
-from gateway.pfs.metadata import ObjectMeta
 from gateway.s3 import errors
 from gateway.s3.names import RESERVED_PREFIX
-from generated.pfs import pfs_pb2 as pb
 
 BUCKET_TAGS = f"/{RESERVED_PREFIX}bucket/tagging"  # JSON {"key": "value", ...}
-
-
-async def current_object(client: PFS, ref: Ref, path: str, key: str) -> tuple[pb.FileInfo, ObjectMeta]:
-    """The object and its metadata; NoSuchKey when there is none."""
-    try:
-        info, meta = await inspect(client, ref, path)
-    except NotFound as e:
-        if e.kind == "file":
-            raise errors.no_such_key(key) from None
-        raise
-    if is_directory(info):
-        raise errors.no_such_key(key)
-    return info, meta
 
 
 async def set_object_tags(client: PFS, ref: Ref, path: str, key: str, tags: dict[str, str],
