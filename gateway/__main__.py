@@ -13,6 +13,7 @@ from gateway.server import logs
 from gateway.server.app import create_app
 from gateway.server.config import Config, parse_args
 from gateway.server.embedded import EmbeddedPFS
+from gateway.server.security import HostPolicy
 
 log = logging.getLogger("gateway")
 
@@ -27,7 +28,9 @@ def serve(config: Config) -> int:
         log.info("embedded PFS server ready at %s (data in %s)", address, config.data_dir)
     try:
         # Against pfsd too: the probe finds its auth "not activated", as it would a pachd's.
-        app = create_app(address, Authenticator(config.credentials, PachdAuth(address)))
+        app = create_app(address, Authenticator(config.credentials, PachdAuth(address)),
+                         HostPolicy(config.host, config.port, config.allowed_hosts),
+                         config.metrics_public)
         uv = uvicorn.Config(app, host=config.host, port=config.port, loop="uvloop",
                             http="httptools", access_log=False, log_level=config.log_level,
                             lifespan="on", server_header=False, date_header=True,
