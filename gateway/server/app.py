@@ -122,12 +122,13 @@ async def error_response(request, exc: Exception) -> ConnexionResponse:
 
 
 def create_app(pfs_address: str, auth: Authenticator | None = None,
-               hosts: HostPolicy | None = None, metrics_public: bool = False) -> ASGIApp:
+               hosts: HostPolicy | None = None, metrics_public: bool = False,
+               session_idle: float = 0) -> ASGIApp:
     """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``.
 
     ``auth`` checks request signatures (and pachd tokens); None serves everyone. ``hosts``:
     the Host names answered (None: any); ``metrics_public`` opens ``/~/metrics`` to unsigned
-    requests when key pairs are configured.
+    requests when key pairs are configured; ``session_idle``: the explorer's idle timeout.
     """
 
     @contextlib.asynccontextmanager
@@ -163,6 +164,6 @@ def create_app(pfs_address: str, auth: Authenticator | None = None,
 
     # The web explorer (/~/explorer/) sits beside the S3 stack: its own request context without
     # SigV4 (browsers cannot sign; it has a login of its own), never seen by S3 routing.
-    explorer = RequestContext(create_explorer(auth), hosts=hosts, browser=True)
+    explorer = RequestContext(create_explorer(auth, session_idle), hosts=hosts, browser=True)
     return mount(RequestContext(cx, ready=ready, auth=auth, hosts=hosts, headers=S3_HEADERS,
                                 metrics_public=metrics_public), explorer)

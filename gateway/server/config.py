@@ -45,6 +45,7 @@ class Config:
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-Proto/-For are believed
     allowed_hosts: list[str] = field(default_factory=list)  # Host names answered besides ours
     metrics_public: bool = False  # /~/metrics without a signature even with credentials
+    session_idle: float = 0  # seconds without an explorer page that end its session (0: off)
 
     @property
     def embedded(self) -> bool:
@@ -126,6 +127,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     default=_truthy(env("S3GW_METRICS_PUBLIC")),
                     help="serve /~/metrics without a signature even when credentials are "
                          "configured (env S3GW_METRICS_PUBLIC=1)")
+    ap.add_argument("--session-idle-timeout", type=float,
+                    default=float(env("S3GW_SESSION_IDLE_TIMEOUT", "0")),
+                    help="seconds without an explorer page after which its login ends (env "
+                         "S3GW_SESSION_IDLE_TIMEOUT; default 0: only the 8-hour limit)")
     a = ap.parse_args(argv)
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
@@ -145,4 +150,4 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace,
                   keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips,
                   allowed_hosts=[h.strip() for h in a.allowed_hosts.split(",") if h.strip()],
-                  metrics_public=a.metrics_public)
+                  metrics_public=a.metrics_public, session_idle=max(0.0, a.session_idle_timeout))
