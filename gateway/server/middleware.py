@@ -137,7 +137,9 @@ class RequestContext:
                 raise S3Error(400, "RequestHeaderSectionTooLarge",
                               f"Your request header section exceeds the maximum allowed size "
                               f"({MAX_HEADER_BYTES} bytes).")
-            if self.hosts is not None and (self.all_hosts_checked or path.startswith("/~")):
+            # (health and readiness say only "ok": probes may use any Host)
+            if self.hosts is not None and path not in HEALTH_PATHS and (
+                    self.all_hosts_checked or path.startswith("/~")):
                 host = security.host_of(scope)
                 if not self.hosts.allows(host):
                     raise security.misdirected(host or "")
