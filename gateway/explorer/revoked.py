@@ -46,7 +46,8 @@ async def revoke(client: PFS, sid: str) -> None:
     """Write the revocation (one commit on the hidden branch), creating its repo if needed."""
     for attempt in (1, 2):
         try:
-            await client.modify_file(STATE, [add_file(DIRECTORY + sid, b"")])
+            await client.modify_file(STATE, [add_file(DIRECTORY + sid, b"")],
+                                     description="Explorer logout")
             break
         except NotFound:
             if attempt == 2:
@@ -56,7 +57,7 @@ async def revoke(client: PFS, sid: str) -> None:
             except AlreadyExists:
                 pass
             try:
-                await client.create_branch(STATE)
+                await client.create_branch(STATE, description="Explorer sessions")
             except AlreadyExists:
                 pass
     _remember(sid)
