@@ -315,7 +315,7 @@ def test_explorer_pages_against_a_pachd_like_backend(pfsd_address):
         await make_bucket(http, rpcs, "master.plain")
         for key, body in (("d/a.txt", b"one\n"), ("d/b.txt", b"b"), ("d/c.txt", b"c")):
             await http.put(f"/master.plain/{key}", content=body)
-        changed = (await http.put("/master.plain/d/a.txt", content=b"two\n")).headers["x-amz-version-id"]
+        changed = (await http.put("/master.plain/d/a.txt", content=b"two\n")).headers["x-pfs-commit"]
         await http.put("/master.plain/d/z.txt", content=b"z")
         history = await http.get("/~/explorer/history/master.plain/")
         assert history.status_code == 200 and history.text.count("no description") == 6
