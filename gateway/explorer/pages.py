@@ -101,7 +101,8 @@ class FolderPage:
 async def folder(client: PFS, ref: Ref, prefix: str, after: str | None) -> FolderPage:
     """One page of a folder: a single bounded ListFile, whatever the bucket holds."""
     page = await listing.list_page(client, ref, prefix, "/", after, PAGE_SIZE)
-    return FolderPage(page.prefixes, page.files, page.last if page.truncated else None)
+    files = [f for f in page.files if f[0] != prefix]  # the folder's own marker is the folder
+    return FolderPage(page.prefixes, files, page.last if page.truncated else None)
 
 
 @dataclass
