@@ -28,6 +28,7 @@ from gateway.s3.xml import Timestamps, text, timestamp
 from generated.pfs import pfs_pb2 as pb
 
 MAX_KEYS = 1000
+FIRST_BATCH = 32  # keys a walk grouped by another delimiter asks for first, and after each jump
 _TOP = "\U0010ffff"  # sorts after every character a key can hold
 _PAST_HIDDEN = RESERVED_PREFIX + _TOP  # a cursor after every path of the hidden tree
 _DIR = pb.FileType.DIR
@@ -191,13 +192,19 @@ async def _grouped_by(pfs: PFS, ref: Ref, prefix: str, delimiter: str, after: st
                       max_keys: int, page: Page) -> Page:
     """Keys grouped by any delimiter: a walk of the prefix, where each common prefix costs one
     jump past its keys (the next batch starts after ``prefix + ... + delimiter`` + the top
-    character), so a page costs at most one batch per entry it holds, never the group's keys."""
+    character), so a page costs at most one batch per entry it holds, never the group's keys.
+
+    Batches start small (a group's keys are usually many, and all but the first are skipped)
+    and grow fourfold while they hold no group, up to the page.
+    """
     want = max_keys + 1
     cursor = _start_after(prefix, after)
     floor = after or ""
     out: list[Entry] = []
+    size = min(want, FIRST_BATCH)
     while len(out) < want:
-        batch = await _entries(pfs, ref, prefix, False, cursor, want, page)
+        batch = await _entries(pfs, ref, prefix, False, cursor, size, page)
+        jumped = False
         for key, info in batch:
             if key <= cursor:
                 continue  # inside a group already skipped
@@ -210,10 +217,12 @@ async def _grouped_by(pfs: PFS, ref: Ref, prefix: str, delimiter: str, after: st
                 if group > floor:  # a group the marker is inside was listed before it
                     out.append((group, None))
                 cursor = group + _TOP
+                jumped = True
             if len(out) == want:
                 break
-        if len(batch) < want:
+        if len(batch) < size:
             break
+        size = min(want, FIRST_BATCH) if jumped else min(want, size * 4)
     _fill(page, out, max_keys)
     return page
 

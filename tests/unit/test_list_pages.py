@@ -241,3 +241,20 @@ def test_any_delimiter_pages_match_the_model(keys, prefix, delimiter, after, max
         assert page.last == items[-1][0]
         cursor = page.last
     assert got == want
+
+
+@pytest.mark.parametrize("max_keys", [40, 100, 1000])
+def test_grouped_walk_batches_grow_and_shrink(max_keys):
+    """Singles make the batches grow past FIRST_BATCH, groups make them small again; every page
+    still lists what the model does, and a group's hidden keys are mostly never sent."""
+    keys = [f"s{i:03d}" for i in range(150)] + [f"g{g}-{i:03d}" for g in range(5) for i in range(300)]
+    pfs = FakePFS(keys)
+    got, after = [], None
+    while True:
+        page = asyncio.run(listing.list_page(pfs, REF, "", "-", after, max_keys))
+        got += sorted([(k, False) for k, _ in page.files] + [(p, True) for p in page.prefixes])
+        if not page.truncated:
+            break
+        after = page.last
+    assert got == s3_listing(keys, "", "-", "")
+    assert sum(c[4] for c in pfs.calls) < len(keys) // 3  # the groups' 1,500 keys: mostly unsent
