@@ -15,7 +15,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import write_ref
 from gateway.s3 import errors
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import is_commit_id, is_folder_key, object_path
 from gateway.s3.xml import document, element
 
 CONCURRENT_INSPECTS = 32
@@ -26,7 +26,8 @@ async def delete_objects(bucket: str) -> Response:
     with every DeleteFile (a delete marker each, on a versioned bucket). Keys with a VersionId:
     each version deleted as DeleteObject ``?versionId=`` does, one commit each, in order.
 
-    Missing keys and directories are reported Deleted, as S3 reports missing keys.
+    Missing keys and directories are reported Deleted, as S3 reports missing keys; a folder key
+    (``.../``) deletes its marker, never the objects under it.
     """
     ref = write_ref(bucket)
     quiet, entries = await read_delete_request(UploadBody(request()))
@@ -37,11 +38,12 @@ async def delete_objects(bucket: str) -> Response:
     versioned: dict[int, str] = {}  # entry -> PFS path, for the valid keys with a version
     for i, entry in enumerate(entries):
         try:
-            path = validate_key(entry.key)
+            path = object_path(entry.key)
             if entry.version_id and entry.version_id != versions.NULL and not is_commit_id(entry.version_id):
                 raise errors.invalid_argument("Invalid version id specified", "VersionId", entry.version_id)
         except errors.S3Error as e:
-            failed[i] = e
+            if not is_folder_key(entry.key) or entry.version_id:  # a folder that cannot exist is deleted already
+                failed[i] = e
             continue
         if entry.version_id:
             versioned[i] = path
@@ -86,7 +88,7 @@ async def delete_objects(bucket: str) -> Response:
                 v = gone.get(i)
                 if v is not None and v.marker:
                     marker = element("DeleteMarker", True) + element("DeleteMarkerVersionId", v.version_id)
-            elif commit and mode is not None and paths[entry.key] in deleted_paths:
+            elif commit and mode is not None and paths.get(entry.key) in deleted_paths:
                 vid = commit if mode == "c" else versions.NULL
                 marker = element("DeleteMarker", True) + element("DeleteMarkerVersionId", vid)
             parts.append(f"<Deleted>{element('Key', entry.key)}{version}{marker}</Deleted>")

@@ -7,7 +7,7 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, versioning, versions
+from gateway.ops import conditional, folders, versioning, versions
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import (
     ObjectInfo,
@@ -22,16 +22,23 @@ from gateway.pfs.client import PFS, FileReader, Ref, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import is_commit_id, is_folder_key, object_path
 from gateway.s3.overrides import response_overrides
 
 
 async def put_object(bucket: str, key: str) -> Response:
-    """Stream the body into one ModifyFile: the object and its metadata appear in one commit."""
+    """Stream the body into one ModifyFile: the object and its metadata appear in one commit.
+
+    A key ending in ``/`` is a folder marker: a hidden empty file (see gateway.s3.names), so
+    its body must be empty.
+    """
     ref = write_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
+    folder = is_folder_key(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
+    if folder:
+        folders.refuse_declared_body(request().headers, key)
     client = pfs()
     acl.check_canned(request().headers)
     cond = conditional.parse(request().headers)
@@ -59,6 +66,8 @@ async def put_object(bucket: str, key: str) -> Response:
         await asyncio.wait((check,))
         _refuse_unless_writable(check, key)
         body.verify()  # raising here cancels the stream: PFS commits nothing
+        if folder and body.size:
+            raise folders.not_empty(key)
 
     try:
         commit = await conditional.guarded(
@@ -86,7 +95,7 @@ def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:
 async def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
     """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``'s commit."""
     ref = read_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
     if version_id is not None:
         if version_id != versions.NULL and not is_commit_id(version_id):
             raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
@@ -204,9 +213,19 @@ async def get_object(bucket: str, key: str, version_id: str | None = None,
 
 async def delete_object(bucket: str, key: str, version_id: str | None = None) -> Response:
     """Delete the key in one commit: the file and its metadata, or (versioned bucket) a delete
-    marker; with ``versionId``, that version leaves the S3 view (gateway.ops.versions)."""
+    marker; with ``versionId``, that version leaves the S3 view (gateway.ops.versions).
+
+    A folder key (``.../``) deletes its marker only, never the objects under it, as in S3; one
+    that cannot exist (``a//``) is deleted already.
+    """
     ref = write_ref(bucket)
-    path = validate_key(key)
+    try:
+        path = object_path(key)
+    except errors.S3Error:
+        if not is_folder_key(key):
+            raise
+        await pfs().inspect_branch(ref)  # NoSuchBucket still
+        return Response(status_code=204)
     client = pfs()
     if version_id is not None:
         if version_id != versions.NULL and not is_commit_id(version_id):
