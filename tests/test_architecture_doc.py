@@ -103,3 +103,21 @@ def test_things_made_by_commands_are_made_where_named() -> None:
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "/docs/api/" in ignored and "/generated/" in ignored
     assert (ROOT / "generated" / "pfs" / "pfs_pb2.py").exists()  # make test runs make gen first
+
+
+def test_the_tree_table_states_the_import_directions_tests_layout_enforces() -> None:
+    """The "may import" column says what tests/test_layout.py allows, part for part."""
+    from tests.test_layout import ALLOWED
+
+    checked = 0
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not re.fullmatch(r"`(gateway/\w+/|handlers/|pfsd/)`", cells[0]):
+            continue
+        part = cells[0].strip("`/").replace("/", ".")
+        if part not in ALLOWED or "everything" in cells[2]:
+            continue
+        stated = set(re.findall(r"`([\w.]+)`", cells[2]))
+        assert stated == ALLOWED[part], (part, stated, ALLOWED[part])
+        checked += 1
+    assert checked >= 6

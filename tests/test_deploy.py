@@ -10,6 +10,7 @@ with credentials, where probes and scrapes come unsigned); and the Dockerfile's 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -237,7 +238,7 @@ def test_probe_and_scrape_paths_answer_unsigned_on_a_gateway_with_credentials(tm
         paths |= {c[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe") if p in c}
         paths.add(dep["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"])
     (check,) = [rest for instruction, rest in dockerfile_instructions() if instruction == "HEALTHCHECK"]
-    paths |= set(re.findall(r"http://127\.0\.0\.1:\d+(/\S*?)'", check))
+    paths |= set(re.findall(r"http://127\.0\.0\.1:[^/]+(/[^']*)'", check))
     assert paths == {"/~/health", "/~/ready", "/~/metrics"}
     gw = Gateway(tmp_path / "data", "--access-key", "AK", "--secret-key", "SK")
     try:
@@ -322,6 +323,13 @@ def test_container_install_steps_in_a_fresh_virtualenv(tmp_path) -> None:
         try:
             wait_http(f"http://127.0.0.1:{port}/~/ready", proc, timeout=120)
             assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 403  # signed only
+            # the image's HEALTHCHECK command, as the container engine would run it
+            (check,) = [rest for instruction, rest in dockerfile_instructions() if instruction == "HEALTHCHECK"]
+            command = json.loads(check.split(" CMD ", 1)[1])
+            assert command[0] == "python"
+            health = subprocess.run([python, *command[1:]], cwd=tmp_path, env=env, capture_output=True,
+                                    text=True, timeout=60)
+            assert health.returncode == 0, health.stderr
         finally:
             proc.terminate()
             assert proc.wait(timeout=60) == 0, (tmp_path / "gateway.log").read_text()
