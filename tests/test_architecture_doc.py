@@ -20,7 +20,7 @@ PATHLIKE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]*")
 # Named in the document but made by a command, not committed: checked by how they are made.
 MADE = {"docs/api/index.md": "make docs", "generated/": "make gen"}
 # Files of pfsd's data directory (not of the repository) that look like module names.
-DATA_DIR_FILES = {"pfsd.sock"}
+DATA_DIR_FILES = {"pfsd.sock", "pfsd.lock"}
 
 
 def tokens() -> list[str]:

@@ -240,7 +240,14 @@ def test_probe_and_scrape_paths_answer_unsigned_on_a_gateway_with_credentials(tm
     (check,) = [rest for instruction, rest in dockerfile_instructions() if instruction == "HEALTHCHECK"]
     paths |= set(re.findall(r"http://127\.0\.0\.1:[^/]+(/[^']*)'", check))
     assert paths == {"/~/health", "/~/ready", "/~/metrics"}
-    gw = Gateway(tmp_path / "data", "--access-key", "AK", "--secret-key", "SK")
+    # the manifests' own flags (not where they listen or keep data), with a key pair
+    flags: dict[str, str | None] = {}
+    for _, _, c in containers():
+        flags.update(flag_values(c["args"]))
+    for local in ("--host", "--port", "--data-dir", "--credentials-file"):
+        flags.pop(local, None)
+    extra = [f"{k}={v}" if v is not None else k for k, v in flags.items()]
+    gw = Gateway(tmp_path / "data", *extra, "--access-key", "AK", "--secret-key", "SK")
     try:
         for path in sorted(paths):
             assert httpx.get(gw.url + path, timeout=10).status_code == 200, path
