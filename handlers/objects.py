@@ -9,7 +9,14 @@ from starlette.responses import Response, StreamingResponse
 from gateway.context import content_type, pfs, request
 from gateway.ops import conditional
 from gateway.ops.body import UploadBody
-from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
+from gateway.ops.objects import (
+    ObjectInfo,
+    existing_file,
+    inspect,
+    is_directory,
+    open_object,
+    part_range,
+)
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
 from gateway.pfs.errors import NotFound
@@ -93,16 +100,17 @@ async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str |
     return ObjectInfo.from_file_info(key, info, meta)
 
 
-async def head_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
+async def head_object(bucket: str, key: str, version_id: str | None = None,
+                      part_number: int | None = None, **_params: str) -> Response:
     """Size, ETag, dates and metadata from InspectFile (and the metadata); content is never read."""
     overrides = response_overrides(request().query_params, request().headers)
     ref, path = _target(bucket, key, version_id)
     obj = await _inspect(pfs(), ref, path, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
-    rng = conditions.parse_range(headers.get("range"), obj.size)
     out = obj.headers()
     out.update(overrides)
+    rng = _part_or_range(obj, part_number, headers.get("range"), out)
     if rng is None:
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
@@ -112,10 +120,24 @@ async def head_object(bucket: str, key: str, version_id: str | None = None, **_p
     return Response(status_code=206, headers=out)
 
 
+def _part_or_range(obj: ObjectInfo, part_number: int | None, range_header: str | None,
+                   out: dict[str, str]) -> tuple[int, int] | None:
+    """The byte range to serve: one part (``partNumber``, adding its parts count to ``out``),
+    or the Range header's; None for the whole object."""
+    if part_number is None:
+        return conditions.parse_range(range_header, obj.size)
+    if range_header is not None:
+        raise errors.invalid_request("Cannot specify both Range header and partNumber query parameter")
+    first, last, count = part_range(obj, part_number)
+    out["x-amz-mp-parts-count"] = str(count)
+    return None if obj.size == 0 else (first, last)
+
+
 SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
 
 
-async def get_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
+async def get_object(bucket: str, key: str, version_id: str | None = None,
+                     part_number: int | None = None, **_params: str) -> Response:
     """Stream the file, whole or one range, from one commit.
 
     Against pfsd one GetFile is the whole conversation: its first answer is the FileInfo, which
@@ -124,13 +146,14 @@ async def get_object(bucket: str, key: str, version_id: str | None = None, **_pa
     """
     req = request()
     if req.method == "HEAD":  # Starlette routes HEAD to a GET route: answer as HeadObject
-        return await head_object(bucket, key, version_id)
+        return await head_object(bucket, key, version_id, part_number)
     overrides = response_overrides(req.query_params, req.headers)
     ref, path = _target(bucket, key, version_id)
     headers = req.headers
     range_header = headers.get("range")
     client = pfs()
-    offset = conditions.range_start(range_header)
+    # a part's offset needs the object's part sizes first: InspectFile, then GetFile from there
+    offset = conditions.range_start(range_header) if part_number is None else None
     opened = await open_object(client, ref, path, offset) if offset is not None else None
     reader: FileReader | None = None
     if opened is None:
@@ -140,13 +163,13 @@ async def get_object(bucket: str, key: str, version_id: str | None = None, **_pa
         obj = ObjectInfo.from_file_info(key, info, meta)
     try:
         conditions.check_preconditions(headers, obj.etag, obj.last_modified)
-        rng = conditions.parse_range(range_header, obj.size)
+        out = obj.headers()
+        out.update(overrides)
+        rng = _part_or_range(obj, part_number, range_header, out)
     except BaseException:
         if reader is not None:
             reader.cancel()
         raise
-    out = obj.headers()
-    out.update(overrides)
     start, end, status = 0, obj.size - 1, 200
     if rng is not None:
         start, end = rng
