@@ -8,21 +8,21 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional
+from gateway.ops import conditional, folders
 from gateway.ops.copy import SELF_COPY, copy_file, parse_copy_source, resolve
 from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors, tagging
-from gateway.s3.names import validate_key
+from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
 
 async def copy_object(bucket: str, key: str) -> Response:
     """Copy the source (any bucket, any commit) with its metadata, or REPLACE it from headers."""
     ref = write_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
     headers = request().headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
@@ -44,6 +44,8 @@ async def copy_object(bucket: str, key: str) -> Response:
     acl.check_canned(headers)
     cond = conditional.parse(headers)
     src = await resolve(client, src_name)
+    if is_folder_key(key) and src.obj.size:
+        raise folders.not_empty(key)
     conditions.check_copy_preconditions(headers, src.obj.etag, src.obj.last_modified)
     meta = src.meta
     if replaced is not None:

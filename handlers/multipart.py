@@ -13,7 +13,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, copy
+from gateway.ops import conditional, copy, folders
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
@@ -22,7 +22,7 @@ from gateway.pfs.client import Ref, add_file, copy_file, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors
-from gateway.s3.names import validate_key
+from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
 OWNER = "<ID>pachyderm</ID><DisplayName>pachyderm</DisplayName>"
@@ -35,7 +35,7 @@ def _xml(root: str, parts: list[str]) -> Response:
 
 def _places(bucket: str, key: str) -> tuple[Ref, str, Ref, mp.Layout]:
     ref = write_ref(bucket)
-    return ref, validate_key(key), mp.staging_ref(ref), mp.Layout(ref.branch)
+    return ref, object_path(key), mp.staging_ref(ref), mp.Layout(ref.branch)
 
 
 async def create_multipart_upload(bucket: str, key: str) -> Response:
@@ -144,6 +144,8 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
                         headers={"x-amz-version-id": done.version})
     requested = mp.parse_complete(body)
     chosen = mp.choose_parts(requested, await mp.all_parts(client, snapshot, layout, upload_id))
+    if is_folder_key(key) and any(p.size for p in chosen):
+        raise folders.not_empty(key)
     meta.etag = mp.multipart_etag(chosen)
     meta.parts = mp.part_runs(chosen)
     cond = conditional.parse(request().headers)

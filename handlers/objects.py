@@ -7,7 +7,7 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional
+from gateway.ops import conditional, folders
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import (
     ObjectInfo,
@@ -22,16 +22,23 @@ from gateway.pfs.client import PFS, FileReader, Ref, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import is_commit_id, is_folder_key, object_path
 from gateway.s3.overrides import response_overrides
 
 
 async def put_object(bucket: str, key: str) -> Response:
-    """Stream the body into one ModifyFile: the object and its metadata appear in one commit."""
+    """Stream the body into one ModifyFile: the object and its metadata appear in one commit.
+
+    A key ending in ``/`` is a folder marker: a hidden empty file (see gateway.s3.names), so
+    its body must be empty.
+    """
     ref = write_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
+    folder = is_folder_key(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
+    if folder:
+        folders.refuse_declared_body(request().headers, key)
     client = pfs()
     acl.check_canned(request().headers)
     cond = conditional.parse(request().headers)
@@ -56,6 +63,8 @@ async def put_object(bucket: str, key: str) -> Response:
         await asyncio.wait((check,))
         _refuse_unless_writable(check, key)
         body.verify()  # raising here cancels the stream: PFS commits nothing
+        if folder and body.size:
+            raise folders.not_empty(key)
 
     try:
         commit = await conditional.guarded(
@@ -79,7 +88,7 @@ def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:
 def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
     """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``."""
     ref = read_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
     if version_id is not None:
         if not is_commit_id(version_id):
             raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
@@ -190,11 +199,21 @@ async def get_object(bucket: str, key: str, version_id: str | None = None,
 
 
 async def delete_object(bucket: str, key: str, version_id: str | None = None) -> Response:
-    """Delete the file and its metadata in one commit; a missing key is success, commits nothing."""
+    """Delete the file and its metadata in one commit; a missing key is success, commits nothing.
+
+    A folder key (``.../``) deletes its marker only, never the objects under it, as in S3; one
+    that cannot exist (``a//``) is deleted already.
+    """
     if version_id is not None:
         raise errors.not_implemented("PFS history is immutable: a version cannot be deleted.")
     ref = write_ref(bucket)
-    path = validate_key(key)
+    try:
+        path = object_path(key)
+    except errors.S3Error:
+        if not is_folder_key(key):
+            raise
+        await pfs().inspect_branch(ref)  # NoSuchBucket still
+        return Response(status_code=204)
     client = pfs()
     info = await existing_file(client, ref, path)
     if info is None or is_directory(info):
