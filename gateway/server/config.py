@@ -42,6 +42,7 @@ class Config:
     shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
     keep_alive: float = 60.0  # seconds an idle client connection stays open
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-Proto/-For are believed
+    workers: int = 1  # gateway processes on the port (see gateway.server.workers)
 
     @property
     def embedded(self) -> bool:
@@ -114,7 +115,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="behind a reverse proxy: the addresses (comma-separated, or *) whose "
                          "X-Forwarded-Proto and X-Forwarded-For headers are believed (env "
                          "S3GW_FORWARDED_ALLOW_IPS; default none: the headers are ignored)")
+    ap.add_argument("--workers", type=int, default=int(env("S3GW_WORKERS", "1")),
+                    help="gateway processes serving the port, sharing one PFS backend (env "
+                         "S3GW_WORKERS; default 1). Each uses one core and ~65 MB: see "
+                         "docs/benchmarks.md")
     a = ap.parse_args(argv)
+    if a.workers < 1:
+        ap.error("--workers must be at least 1")
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
         ap.error("--access-key and --secret-key (S3GW_ACCESS_KEY/S3GW_SECRET_KEY) go together")
@@ -131,4 +138,5 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   log_level=a.log_level, access_log=not a.no_access_log, log_json=a.log_json,
                   credentials=credentials,
                   allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace,
-                  keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips)
+                  keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips,
+                  workers=a.workers)
