@@ -11,7 +11,7 @@ from gateway.ops.body import UploadBody
 from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
-from gateway.pfs.errors import NotFound
+from gateway.pfs.errors import FailedPrecondition, NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import conditions, errors
 from gateway.s3.names import is_commit_id, validate_key
@@ -24,6 +24,9 @@ async def put_object(bucket: str, key: str) -> Response:
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
     client = pfs()
+    if client.can_check:
+        commit = await _put_checked_by_pfsd(client, ref, path, key, body, meta)
+        return _put_response(client, ref, path, commit, body, meta)
     # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
     # refused. pfsd applies nothing of a stream before it ends, so there the look-up runs
@@ -52,6 +55,31 @@ async def put_object(bucket: str, key: str) -> Response:
             check.cancel()
         elif not check.cancelled():
             check.exception()  # retrieved: an upload that failed first must not log it
+    return _put_response(client, ref, path, commit, body, meta)
+
+
+async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body: UploadBody,
+                               meta: metadata.ObjectMeta) -> str:
+    """PUT in one RPC: pfsd refuses the stream if the branch is missing or the key is a
+    directory (checked as it applies it), so no look-up is needed first."""
+
+    async def ops():
+        async for op in body.file_ops(path):
+            yield op
+        for op in metadata.write_ops(path, meta):  # also drops a stale sidecar
+            yield op
+        body.verify()  # raising here cancels the stream: PFS commits nothing
+
+    try:
+        return await client.modify_file(ref, ops(), checks=(path,))
+    except FailedPrecondition as e:
+        if "is a directory" in e.message:
+            raise errors.path_conflict(key) from None
+        raise
+
+
+def _put_response(client: PFS, ref: Ref, path: str, commit: str, body: UploadBody,
+                  meta: metadata.ObjectMeta) -> Response:
     metacache.remember(client, ref, commit, path, meta)
     headers = {"ETag": f'"{body.md5_hex}"', "x-amz-version-id": commit, **body.response_headers()}
     return Response(status_code=200, headers=headers)

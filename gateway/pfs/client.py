@@ -50,6 +50,10 @@ CHANNEL_OPTIONS = [
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
 FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the FileInfo (pachd: none)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
+# pfsd's ModifyFile checks (request metadata, docs/pfsd.md): the branch must exist; a path must
+# not be a directory. Sent only once the backend is known to be pfsd.
+EXISTING_BRANCH_KEY = "pfs-existing-branch"
+NOT_DIRECTORY_KEY = "pfs-not-directory-bin"
 
 # Called with (ref, commit ID) after each ModifyFile that succeeded (gateway.pfs.metacache watches
 # for writes into commits it holds).
@@ -113,6 +117,11 @@ class PFS:
 
     async def close(self) -> None:
         await self.channel.close()
+
+    @property
+    def can_check(self) -> bool:
+        """Whether ModifyFile can check the branch and paths itself (pfsd, extensions on)."""
+        return bool(self.is_pfsd and self.use_extensions)
 
     # -- projects, repos, branches -------------------------------------------------------
 
@@ -206,13 +215,20 @@ class PFS:
             call.cancel()
 
     @translate
-    async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable) -> str:
+    async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable,
+                          checks: tuple[str, ...] | None = None) -> str:
         """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
 
         If ``ops`` raises, the stream is cancelled before it completes, so PFS applies none of
-        it, and the exception propagates.
+        it, and the exception propagates. ``checks`` (pfsd only: see :meth:`can_check`): the
+        stream applies only if ``ref``'s branch exists (else NotFound) and none of these paths
+        is a directory (else FailedPrecondition "... is a directory").
         """
-        call = self.api.ModifyFile()
+        if checks is not None:
+            metadata = ((EXISTING_BRANCH_KEY, "1"), *((NOT_DIRECTORY_KEY, p.encode()) for p in checks))
+            call = self.api.ModifyFile(metadata=metadata)
+        else:
+            call = self.api.ModifyFile()
         try:
             await call.write(pb.ModifyFileRequest(set_commit=ref.commit_pb()))
             if hasattr(ops, "__aiter__"):
