@@ -39,7 +39,7 @@ async def create_bucket(bucket: str) -> Response:
     except AlreadyExists:
         pass
     try:
-        await client.create_branch(ref)
+        await client.create_branch(ref, f"CreateBucket {bucket}")
     except AlreadyExists:
         raise errors.bucket_already_owned_by_you(bucket) from None
     return Response(status_code=200, headers={"Location": f"/{bucket}"})

@@ -45,7 +45,7 @@ async def copy_object(bucket: str, key: str) -> Response:
         raise errors.path_conflict(key)
     ops = [delete_file(path)] if existing is not None else []  # PFS would append otherwise
     ops += [copy_file(path, src.file_pb()), *metadata.write_ops(path, meta)]
-    commit = await client.modify_file(ref, ops)
+    commit = await client.modify_file(ref, ops, f"CopyObject {key}")
     body = document("CopyObjectResult", [element("LastModified", timestamp(datetime.now(UTC))),
                                          element("ETag", f'"{src.obj.etag}"')])
     out = {"x-amz-version-id": commit, "x-amz-copy-source-version-id": src.ref.commit or ""}

@@ -51,7 +51,7 @@ async def delete_objects(bucket: str) -> Response:
     commit = None
     if doomed:
         ops = [op for p in doomed for op in (delete_file(p), *metadata.delete_ops(p))]
-        commit = await client.modify_file(ref, ops)
+        commit = await client.modify_file(ref, ops, f"DeleteObjects {len(doomed)} key{'' if len(doomed) == 1 else 's'}")
     deleted_paths = set(doomed)
     parts = []
     for i, entry in enumerate(entries):

@@ -47,7 +47,7 @@ async def create_multipart_upload(bucket: str, key: str) -> Response:
     await pfs().modify_file(staging, [
         add_file(layout.info_dir(upload_id) + mp.encode_info(key, meta), b""),
         add_file(layout.index_file(key, upload_id), b""),
-    ])
+    ], f"CreateMultipartUpload {key}")
     return _xml("InitiateMultipartUploadResult", [
         element("Bucket", bucket), element("Key", key), element("UploadId", upload_id)])
 
@@ -65,7 +65,7 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
             yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
-    await pfs().modify_file(staging, ops())
+    await pfs().modify_file(staging, ops(), f"UploadPart {key} part {part_number}")
     return Response(status_code=200, headers={"ETag": f'"{body.md5_hex}"', **body.response_headers()})
 
 
@@ -83,7 +83,8 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
     rng = mp.parse_copy_range(headers.get("x-amz-copy-source-range"), source.obj.size)
     path = layout.part_file(upload_id, part_number)
     if rng is None:
-        await client.modify_file(staging, [copy_file(path, source.ref, source.path)])
+        await client.modify_file(staging, [copy_file(path, source.ref, source.path)],
+                                 f"UploadPartCopy {key} part {part_number}")
         # a part's ETag is its bytes' MD5 (a multipart source's own ETag is not)
         etag = source.obj.etag if source.meta.etag is None else etag_of(await client.inspect_file(staging, path))
     else:
@@ -96,7 +97,7 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
                 digest.update(chunk)
                 yield add_file(path, chunk)
 
-        await client.modify_file(staging, ops())
+        await client.modify_file(staging, ops(), f"UploadPartCopy {key} part {part_number}")
         etag = digest.hexdigest()
     body = document("CopyPartResult", [element("ETag", f'"{etag}"'),
                                        element("LastModified", timestamp(datetime.now(UTC)))])
@@ -139,8 +140,8 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     ops += metadata.write_ops(path, meta)
 
     async def commit() -> str:
-        version = await client.modify_file(ref, ops)
-        await _forget(staging, layout, key, upload_id)
+        version = await client.modify_file(ref, ops, f"CompleteMultipartUpload {key}")
+        await _forget(staging, layout, key, upload_id, "CompleteMultipartUpload")
         return version
 
     req = request()
@@ -175,16 +176,17 @@ async def _existing(ref: Ref, path: str):
         raise
 
 
-async def _forget(staging: Ref, layout: mp.Layout, key: str, upload_id: str) -> None:
+async def _forget(staging: Ref, layout: mp.Layout, key: str, upload_id: str, operation: str) -> None:
     await pfs().modify_file(staging, [delete_file(layout.upload_dir(upload_id)),
-                                      delete_file(layout.index_file(key, upload_id))])
+                                      delete_file(layout.index_file(key, upload_id))],
+                            f"{operation} {key} (upload {upload_id})")
 
 
 async def abort_multipart_upload(bucket: str, key: str, upload_id: str) -> Response:
     """Delete the upload and its parts from the staging branch's head."""
     _, _, staging, layout = _places(bucket, key)
     await mp.load_upload(pfs(), staging, layout, key, upload_id)
-    await _forget(staging, layout, key, upload_id)
+    await _forget(staging, layout, key, upload_id, "AbortMultipartUpload")
     return Response(status_code=204)
 
 

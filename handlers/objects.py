@@ -49,7 +49,7 @@ async def put_object(bucket: str, key: str) -> Response:
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
-        commit = await client.modify_file(ref, ops())
+        commit = await client.modify_file(ref, ops(), f"PutObject {key}")
     finally:
         if not check.done():
             check.cancel()
@@ -71,7 +71,7 @@ async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body:
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
-        return await client.modify_file(ref, ops(), checks=(path,))
+        return await client.modify_file(ref, ops(), f"PutObject {key}", checks=(path,))
     except FailedPrecondition as e:
         if "is a directory" in e.message:
             raise errors.path_conflict(key) from None
@@ -194,6 +194,7 @@ async def delete_object(bucket: str, key: str, version_id: str | None = None) ->
     info = await existing_file(client, ref, path)
     if info is None or is_directory(info):
         return Response(status_code=204)
-    commit = await client.modify_file(ref, [delete_file(path), *metadata.delete_ops(path)])
+    commit = await client.modify_file(ref, [delete_file(path), *metadata.delete_ops(path)],
+                                    f"DeleteObject {key}")
     return Response(status_code=204, headers={"x-amz-version-id": commit, "x-amz-delete-marker": "true"})
 

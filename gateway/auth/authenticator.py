@@ -44,6 +44,9 @@ TOKEN_METADATA = "authn-token"  # pachd's gRPC metadata key for the auth token
 # Keys of scope["state"] the middleware sets for the body readers (gateway.ops.body).
 CHUNK_VALIDATOR = "sigv4_chunk_validator"  # the ChunkSignatureValidator of a streaming upload
 PAYLOAD_VERIFIED = "sigv4_payload_verified"  # the signed body hash is checked as it streams
+# Signature Version 4A (multi-region, ECDSA): answered 501 NotImplemented, clearly.
+SIGV4A = "AWS4-ECDSA-P256-SHA256"
+SIGV4A_PAYLOAD = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"  # and its -TRAILER variant
 
 
 def load_credentials_file(path: Path) -> dict[str, str]:
@@ -207,9 +210,14 @@ class Authenticator:
             identity.chunk_validator = ChunkSignatureValidator(
                 key, signed.amz_date, signed.scope, signed.signature,
                 trailer=payload == sigv4.STREAMING_SIGNED_TRAILER)
-        elif payload.startswith("STREAMING-") and payload != sigv4.STREAMING_UNSIGNED_TRAILER:
-            raise errors.invalid_request(f"x-amz-content-sha256 {payload} is not supported; "
-                                         "use STREAMING-AWS4-HMAC-SHA256-PAYLOAD.")
+        elif payload.startswith("STREAMING-"):
+            # STREAMING-UNSIGNED-PAYLOAD-TRAILER: the headers are signed, the aws-chunked body
+            # is not; its trailing checksum is checked by the body reader (gateway.ops.body).
+            if payload.startswith(SIGV4A_PAYLOAD):
+                raise _sigv4a_not_implemented()
+            if payload != sigv4.STREAMING_UNSIGNED_TRAILER:
+                raise errors.invalid_request(f"x-amz-content-sha256 {payload} is not supported; "
+                                             "use STREAMING-AWS4-HMAC-SHA256-PAYLOAD.")
         elif not signed.presigned and payload != sigv4.UNSIGNED_PAYLOAD:
             try:
                 identity.payload_sha256 = bytes.fromhex(payload)
@@ -238,6 +246,8 @@ def _parse(scope: Scope) -> Signed | None:
         raise errors.invalid_request("The authorization mechanism you have provided is not "
                                      "supported (Signature Version 2). Please use "
                                      "AWS4-HMAC-SHA256.")
+    if (authorization or "").startswith(SIGV4A) or query.get("X-Amz-Algorithm") == SIGV4A:
+        raise _sigv4a_not_implemented()
     if authorization is not None:
         if "X-Amz-Algorithm" in query:
             raise errors.invalid_request("Only one auth mechanism allowed; only the "
@@ -247,6 +257,12 @@ def _parse(scope: Scope) -> Signed | None:
     if "X-Amz-Algorithm" in query or "X-Amz-Signature" in query:
         return sigv4.parse_presigned(query)
     return None
+
+
+def _sigv4a_not_implemented() -> errors.S3Error:
+    return errors.not_implemented("Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not "
+                                  "supported by this gateway; sign requests with "
+                                  "AWS4-HMAC-SHA256 (Signature Version 4).")
 
 
 def verify_payload(receive: Receive, expected: bytes) -> Receive:

@@ -161,7 +161,8 @@ async def forget_branch(client: PFS, ref: Ref) -> None:
         await client.inspect_branch(staging)  # ModifyFile would create a missing branch
     except NotFound:
         return
-    await client.modify_file(staging, [delete_file(Layout(ref.branch).root)])
+    await client.modify_file(staging, [delete_file(Layout(ref.branch).root)],
+                             f"DeleteBucket: drop the uploads of branch {ref.branch}")
 
 
 @dataclass(frozen=True)

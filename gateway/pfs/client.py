@@ -49,6 +49,10 @@ CHANNEL_OPTIONS = [
 ]
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
 FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the FileInfo (pachd: none)
+# pfsd's request metadata on ModifyFile and CreateBranch: the description of the commit the call
+# creates (a -bin key: UTF-8 text). pachd ignores it; its commits stay without one (docs/pfsd.md).
+DESCRIPTION_KEY = "pfs-commit-description-bin"
+DESCRIPTION_MAX = 4096  # bytes (pfsd keeps no more; keys are at most 1,024)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
 # pfsd's ModifyFile checks (request metadata, docs/pfsd.md): the branch must exist; a path must
 # not be a directory. Sent only once the backend is known to be pfsd.
@@ -159,9 +163,10 @@ class PFS:
                                   timeout=UNARY_TIMEOUT)
 
     @translate
-    async def create_branch(self, ref: Ref) -> None:
+    async def create_branch(self, ref: Ref, description: str = "") -> None:
+        """Create the branch; a new one starts at an empty commit that ``description`` names."""
         await self.api.CreateBranch(pb.CreateBranchRequest(branch=ref.branch_pb()),
-                                    timeout=UNARY_TIMEOUT)
+                                    timeout=UNARY_TIMEOUT, metadata=self._describe(description))
 
     @translate
     async def inspect_branch(self, ref: Ref) -> pb.BranchInfo:
@@ -214,21 +219,31 @@ class PFS:
         finally:
             call.cancel()
 
+    def _describe(self, description: str) -> tuple[tuple[str, bytes], ...]:
+        if not description or not self.use_extensions:
+            return ()
+        return ((DESCRIPTION_KEY, description.encode()[:DESCRIPTION_MAX]),)
+
     @translate
     async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable,
-                          checks: tuple[str, ...] | None = None) -> str:
+                          description: str = "", checks: tuple[str, ...] | None = None) -> str:
         """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
+
+        ``description`` names the commit in the history: the S3 operation and its key or count
+        (``"PutObject images/cat.png"``, ``"DeleteObjects 3 keys"``). pfsd stores it; pachd
+        ignores it (its commits stay undescribed: a StartCommit/FinishCommit pair would cost two
+        more calls and serialize writers on the open commit).
 
         If ``ops`` raises, the stream is cancelled before it completes, so PFS applies none of
         it, and the exception propagates. ``checks`` (pfsd only: see :meth:`can_check`): the
         stream applies only if ``ref``'s branch exists (else NotFound) and none of these paths
         is a directory (else FailedPrecondition "... is a directory").
         """
+        metadata = self._describe(description)
         if checks is not None:
-            metadata = ((EXISTING_BRANCH_KEY, "1"), *((NOT_DIRECTORY_KEY, p.encode()) for p in checks))
-            call = self.api.ModifyFile(metadata=metadata)
-        else:
-            call = self.api.ModifyFile()
+            metadata = (*metadata, (EXISTING_BRANCH_KEY, "1"),
+                        *((NOT_DIRECTORY_KEY, p.encode()) for p in checks))
+        call = self.api.ModifyFile(metadata=metadata)
         try:
             await call.write(pb.ModifyFileRequest(set_commit=ref.commit_pb()))
             if hasattr(ops, "__aiter__"):

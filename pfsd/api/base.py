@@ -24,6 +24,10 @@ from pfsd.store.meta import CommitRec, RepoRec
 from pfsd.store.writer import Writer
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Request metadata (pfsd extension): the description of the commit a ModifyFile or CreateBranch
+# creates. A -bin key, so any UTF-8 text (object keys) passes; pachd ignores unknown metadata.
+DESCRIPTION_KEY = "pfs-commit-description-bin"
+DESCRIPTION_MAX = 4096  # bytes kept; metadata is small by design (gRPC's default limit is 8 KiB)
 
 
 class Backend:
@@ -132,3 +136,12 @@ def find_commit(conn: sqlite3.Connection, commit: pfs_pb2.Commit) -> tuple[RepoR
 
 def file_path(file: pfs_pb2.File) -> str:
     return clean_path(file.path)
+
+
+def commit_description(context: grpc.aio.ServicerContext) -> str:
+    """The ``pfs-commit-description-bin`` request metadata as text ('' when absent)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == DESCRIPTION_KEY:
+            raw = value if isinstance(value, bytes) else value.encode()
+            return raw[:DESCRIPTION_MAX].decode("utf-8", errors="ignore")
+    return ""

@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 
 from generated.pfs import pfs_pb2
 from pfsd import errors
-from pfsd.api.base import Backend, commit_repo, find_commit, find_repo, repo_key, rpc
+from pfsd.api.base import Backend, commit_description, commit_repo, find_commit, find_repo, repo_key, rpc
 from pfsd.api.convert import branch_msg, commit_info, commit_msg
 from pfsd.names import commit_str, validate_name
 from pfsd.store import meta
@@ -40,6 +40,7 @@ class CommitServicer:
         key = repo_key(request.branch.repo)
         head = request.head
         has_head = bool(head.id or head.branch.name)
+        description = commit_description(context)
         backend = self.backend
 
         def create(conn: sqlite3.Connection) -> None:
@@ -51,7 +52,8 @@ class CommitServicer:
                 meta.set_branch(conn, repo, name, commit.id)
             elif meta.branch_head(conn, repo, name) is None:
                 # pachd 2.x gives every branch a head: a new branch starts at an empty commit
-                meta.create_commit(conn, backend.seqs, repo, name, None, finished=True)
+                meta.create_commit(conn, backend.seqs, repo, name, None, finished=True,
+                                   description=description)
 
         await backend.writer.submit(create)
         return empty_pb2.Empty()

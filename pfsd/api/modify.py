@@ -16,7 +16,7 @@ from google.protobuf import empty_pb2
 
 from generated.pfs import pfs_pb2
 from pfsd import errors
-from pfsd.api.base import Backend, find_commit, repo_key, rpc
+from pfsd.api.base import Backend, commit_description, find_commit, repo_key, rpc
 from pfsd.names import clean_path, commit_str, dir_prefix, prefix_end, validate_name
 from pfsd.store import changes as ch
 from pfsd.store import meta, views
@@ -165,7 +165,8 @@ class ModifyServicer:
                     existing_branch = v == "1"
                 elif k == NOT_DIRECTORY_KEY:
                     not_dirs.append(clean_path(v.decode("utf-8", "replace")))
-            commit_id = await self._apply(target, staging.changes, existing_branch, not_dirs)
+            commit_id = await self._apply(target, staging.changes, commit_description(context),
+                                          existing_branch, not_dirs)
         except BaseException:
             staging.abort()
             raise
@@ -228,7 +229,7 @@ class ModifyServicer:
                 staging.held.append(content.blob)
             staging.put(dst_path, content)
 
-    async def _apply(self, target: pfs_pb2.Commit, changes: list[ch.Change],
+    async def _apply(self, target: pfs_pb2.Commit, changes: list[ch.Change], description: str,
                      existing_branch: bool = False, not_dirs: list[str] | None = None) -> str:
         key = repo_key(target.repo if target.repo.name else target.branch.repo)
         branch, commit_id = target.branch.name, target.id
@@ -251,7 +252,10 @@ class ModifyServicer:
                     _refuse_directories(conn, commit, not_dirs)
                 if commit is None or commit.finished is not None:
                     # pachd: writing to a branch whose head is finished opens and closes a commit
-                    commit = meta.create_commit(conn, backend.seqs, repo, branch, commit, finished=True)
+                    # the description (pfsd extension) names only a commit this stream creates;
+                    # an open commit keeps the one its StartCommit/FinishCommit gives it
+                    commit = meta.create_commit(conn, backend.seqs, repo, branch, commit, finished=True,
+                                                description=description)
             ch.apply(conn, commit, changes)
             return commit.id
 
