@@ -19,6 +19,7 @@ from gateway.pfs.errors import PFSError, from_rpc_error, translate
 from gateway.pfs.wire import bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 from generated.pfs import pfs_pb2_grpc
+from generated.pfsd.pages_pb2 import FileInfoPage
 
 MiB = 1 << 20
 UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
@@ -49,6 +50,9 @@ CHANNEL_OPTIONS = [
 ]
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
 FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the FileInfo (pachd: none)
+# GetFile request metadata (pfsd): send this path's one-entry ListFile page as PAGE_KEY too
+PAGE_OF_KEY = "pfs-page-of-bin"
+PAGE_KEY = "pfs-page-bin"
 # pfsd's request metadata on ModifyFile and CreateBranch: the description of the commit the call
 # creates (a -bin key: UTF-8 text). pachd ignores it; its commits stay without one (docs/pfsd.md).
 DESCRIPTION_KEY = "pfs-commit-description-bin"
@@ -206,9 +210,16 @@ class PFS:
             req.paginationMarker.CopyFrom(ref.file_pb(after))
         return [f async for f in self.api.WalkFile(req, timeout=UNARY_TIMEOUT)]
 
-    def open_file(self, ref: Ref, path: str, offset: int = 0) -> FileReader:
-        """Start a GetFile from ``offset``; nothing is awaited yet (see :class:`FileReader`)."""
-        return FileReader(self, self.api.GetFile(pb.GetFileRequest(file=ref.file_pb(path), offset=offset)))
+    def open_file(self, ref: Ref, path: str, offset: int = 0, page_of: str | None = None) -> FileReader:
+        """Start a GetFile from ``offset``; nothing is awaited yet (see :class:`FileReader`).
+
+        ``page_of``: a path whose first ListFile entry pfsd sends with the FileInfo (see
+        :meth:`FileReader.page`); ignored unless extensions are on.
+        """
+        req = pb.GetFileRequest(file=ref.file_pb(path), offset=offset)
+        if page_of is not None and self.use_extensions:
+            return FileReader(self, self.api.GetFile(req, metadata=((PAGE_OF_KEY, page_of.encode()),)))
+        return FileReader(self, self.api.GetFile(req))
 
     async def get_file(self, ref: Ref, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         """Stream a file's bytes from ``offset``; the caller may stop early (the call is cancelled)."""
@@ -290,6 +301,14 @@ class FileReader:
     def __init__(self, client: PFS, call) -> None:
         self._client = client
         self._call = call
+        self._page: bytes | None = None
+
+    def page(self) -> list[pb.FileInfo] | None:
+        """The ListFile page pfsd sent beside the FileInfo (``page_of``), once :meth:`info`
+        returned one; None when none came."""
+        if self._page is None:
+            return None
+        return list(FileInfoPage.FromString(self._page).file_info)
 
     async def info(self) -> pb.FileInfo | None:
         """The file's FileInfo at the commit this call reads, or None when the backend sent none.
@@ -304,10 +323,15 @@ class FileReader:
             metadata = await self._call.initial_metadata()
         except grpc.aio.AioRpcError:
             return None
+        info = None
         for key, value in metadata or ():
             if key == FILE_INFO_KEY:
                 client.is_pfsd = True
-                return pb.FileInfo.FromString(value)
+                info = pb.FileInfo.FromString(value)
+            elif key == PAGE_KEY:
+                self._page = value
+        if info is not None:
+            return info
         if not self._call.done():
             client.is_pfsd = False  # it answered without the header: not pfsd
         return None

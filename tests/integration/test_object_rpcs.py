@@ -129,9 +129,10 @@ def test_pfsd_get_and_head_are_one_rpc(pfsd_address):
         assert rpcs.take() == ["InspectFile"]
         assert r.headers["content-length"] == str(len(body)) and r.headers["x-amz-meta-color"] == "blue"
 
-        metacache.CACHE.clear()  # a cold cache: one ListFile (a one-message page), then known
+        metacache.CACHE.clear()  # a cold cache: the sidecar's page comes with GetFile, then known
         r = await http.get("/master.one/k")
-        assert rpcs.take() == ["GetFile", "Pages.ListFile"] and r.headers["x-amz-meta-color"] == "blue"
+        assert rpcs.take() == ["GetFile"] and r.headers["x-amz-meta-color"] == "blue"
+        assert r.headers["content-type"] == "text/x-test"
         r = await http.get("/master.one/k")
         assert rpcs.take() == ["GetFile"] and r.content == body
 
@@ -297,7 +298,7 @@ def test_pfsd_commit_left_open_by_another_client_is_not_trusted(pfsd_address):
         rpcs.take()
         r = await http.get("/master.open/k")
         assert r.headers["x-amz-meta-color"] == "green" and r.headers["x-amz-version-id"] == opened.id
-        assert rpcs.take() == ["GetFile", "Pages.ListFile"]
+        assert rpcs.take() == ["GetFile"]  # the sidecar's page came with it
         r = await http.put("/master.open/k", content=b"y", headers={"x-amz-meta-color": "red"})
         assert r.headers["x-amz-version-id"] == opened.id  # still the open commit
         r = await http.head("/master.open/k")
