@@ -12,6 +12,7 @@ same ModifyFile stream.
 from __future__ import annotations
 
 import base64
+import email.header
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class ObjectMeta:
 
     def response_headers(self) -> dict[str, str]:
         out = {k.title(): v for k, v in self.headers.items()}
-        out.update({USER_PREFIX + k: v for k, v in self.user.items()})
+        out.update({USER_PREFIX + k: encode_user_value(v) for k, v in self.user.items()})
         return out
 
     def encode(self) -> str:
@@ -76,7 +77,7 @@ def from_headers(headers: Mapping[str, str], content_type: str | None) -> Object
         name = name.lower()
         if name.startswith(USER_PREFIX):
             short = name[len(USER_PREFIX):]
-            meta.user[short] = value
+            meta.user[short] = value = decode_user_value(value)
             size += len(short.encode()) + len(value.encode())
     if size > MAX_USER_METADATA:
         raise errors.metadata_too_large()
@@ -89,6 +90,35 @@ def from_headers(headers: Mapping[str, str], content_type: str | None) -> Object
         else:
             del meta.headers["content-encoding"]
     return meta
+
+
+def decode_user_value(value: str) -> str:
+    """An ``x-amz-meta-*`` value as S3 stores it: text, whatever way the client sent it.
+
+    Header values arrive decoded as latin-1 (one character per byte). Raw non-ASCII bytes are
+    read as UTF-8, as SDKs send them (latin-1 when they are not valid UTF-8); ASCII values with
+    RFC 2047 encoded words (``=?UTF-8?B?...?=``) are decoded, as S3 does before storing.
+    """
+    if value.isascii():
+        if "=?" not in value:
+            return value
+        try:
+            decoded = str(email.header.make_header(email.header.decode_header(value)))
+        except (ValueError, LookupError, UnicodeDecodeError):
+            return value  # not well-formed encoded words: kept as sent
+        return decoded or value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def encode_user_value(value: str) -> str:
+    """How S3 returns a stored value: as is when ASCII, else RFC 2047 (``=?UTF-8?B?...?=``)
+    so that the header stays ASCII ("mail-safe"), whatever the characters."""
+    if value.isascii():
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode() + "?="
 
 
 def sidecar_dir(path: str) -> str:
