@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import csv
 import json
 import mimetypes
@@ -19,8 +20,10 @@ from gateway.s3.names import BucketRef, parse_bucket
 from generated.pfs import pfs_pb2 as pb
 
 PAGE_SIZE = 100  # entries of a folder page
+FOLDER_SCAN = 5000  # entries listed to count a folder and jump to its pages (bounded)
 COMMITS_PER_PAGE = 25
 VERSIONS_PER_PAGE = 20
+LAST_CHANGE_PAGES = 4  # version pages (of up to 32 commits) searched for an object's last change
 PREVIEW_BYTES = 64 * 1024
 CSV_ROWS = 50
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})  # no SVG: it runs script
@@ -93,15 +96,59 @@ async def check_bucket(client: PFS, bucket: str) -> tuple[BucketRef, Ref, str]:
 
 @dataclass
 class FolderPage:
-    folders: list[str]
-    files: list[tuple[str, pb.FileInfo]]
-    next_after: str | None
+    """One page of a folder, with where it sits among the folder's (first ``FOLDER_SCAN``)
+    entries."""
+
+    entries: list[tuple[str, pb.FileInfo | None]]  # key order; None marks a folder
+    next_after: str | None  # the next page starts after this entry
+    prev_before: str | None = None  # the previous page ends before this entry
+    start: int | None = None  # 0-based position of the first entry (None: past the scan)
+    total: int = 0  # entries counted (all of them unless ``more``)
+    more: bool = False  # the folder holds more than ``FOLDER_SCAN`` entries
+    jumps: list[tuple[int, str | None]] = field(default_factory=list)  # (page number, after=)
+
+    @property
+    def empty(self) -> bool:
+        return not self.entries
 
 
-async def folder(client: PFS, ref: Ref, prefix: str, after: str | None) -> FolderPage:
-    """One page of a folder: a single bounded ListFile, whatever the bucket holds."""
-    page = await listing.list_page(client, ref, prefix, "/", after, PAGE_SIZE)
-    return FolderPage(page.prefixes, page.files, page.last if page.truncated else None)
+def _entries(page: listing.Page) -> list[tuple[str, pb.FileInfo | None]]:
+    """A listing's folders and files merged back into key order (None marks a folder)."""
+    out: list[tuple[str, pb.FileInfo | None]] = [(p, None) for p in page.prefixes]
+    out += page.files
+    out.sort(key=lambda e: e[0])
+    return out
+
+
+async def folder(client: PFS, ref: Ref, prefix: str, after: str | None = None, before: str | None = None,
+                 starts: str = "", contains: str = "") -> FolderPage:
+    """One page of a folder, filtered by a name prefix (``starts``: PFS narrows the listing) or a
+    substring (``contains``: over the scanned range only).
+
+    One listing of at most ``FOLDER_SCAN`` entries gives the count, the page's position and the
+    jumps to every page; past it, pages continue with bounded listings from ``after``.
+    """
+    scan = await listing.list_page(client, ref, prefix + starts, "/", None, FOLDER_SCAN)
+    entries = _entries(scan)
+    if contains:
+        needle = contains.lower()
+        entries = [e for e in entries if needle in e[0][len(prefix):].lower()]
+    names = [name for name, _ in entries]
+    if after is not None and scan.truncated and after >= scan.last and not contains:
+        page = await listing.list_page(client, ref, prefix + starts, "/", after, PAGE_SIZE)
+        return FolderPage(_entries(page), page.last if page.truncated else None, total=len(names), more=True)
+    if before is not None:
+        end = bisect.bisect_left(names, before)
+        start = max(0, end - PAGE_SIZE)
+    else:
+        start = bisect.bisect_right(names, after) if after is not None else 0
+    shown = entries[start:start + PAGE_SIZE]
+    end = start + len(shown)
+    more = scan.truncated
+    following = names[end - 1] if shown and (end < len(names) or (more and not contains)) else None
+    jumps = [(i // PAGE_SIZE + 1, names[i - 1] if i else None) for i in range(0, len(names), PAGE_SIZE)]
+    return FolderPage(shown, following, names[start] if start > 0 and shown else None, start, len(names),
+                      more, jumps)
 
 
 @dataclass
@@ -173,11 +220,15 @@ async def preview(client: PFS, ref: Ref, obj: ObjectInfo) -> Preview:
 
 @dataclass
 class CommitRow:
+    """One commit of a branch's history. (Rows for S3 delete markers and deleted versions can
+    join this list as further kinds of row.)"""
+
     id: str
     time: datetime | None
     description: str
     size: int | None
-    change: int | None
+    change: int | None  # total size change against the parent (None: unknown)
+    parent: str | None = None
 
 
 async def commits(client: PFS, ref: Ref, start: str) -> tuple[list[CommitRow], str | None]:
@@ -194,7 +245,7 @@ async def commits(client: PFS, ref: Ref, start: str) -> tuple[list[CommitRow], s
         elif size is not None and parent is None and not c.HasField("parent_commit"):
             change = size
         rows.append(CommitRow(c.commit.id, timestamp_of(c.finished) or timestamp_of(c.started),
-                              c.description, size, change))
+                              c.description, size, change, c.parent_commit.id or None))
     following = infos[COMMITS_PER_PAGE].commit.id if len(infos) > COMMITS_PER_PAGE else None
     return rows, following
 
@@ -221,3 +272,30 @@ async def versions(client: PFS, ref: Ref, head: str, key: str, key_marker: str |
     nxt = (page.next_key, page.next_commit) if page.truncated else None
     return rows, nxt
 
+
+
+@dataclass
+class LastChange:
+    commit: str | None  # None: not within the commits searched
+    time: datetime | None = None
+    description: str = ""
+    searched: int = 0  # commits looked at
+
+
+async def last_change(client: PFS, ref: Ref, head: str, key: str) -> LastChange:
+    """The commit that last changed ``key`` at or before ``head``: the newest version in the
+    versions walk, searched for at most ``LAST_CHANGE_PAGES`` pages of commits (bounded)."""
+    marker: str | None = None
+    searched = 0
+    for _ in range(LAST_CHANGE_PAGES):
+        page = await history.list_versions(client, ref, head, key, None, "" if marker else None, marker,
+                                           VERSIONS_PER_PAGE)
+        for v in page.versions:
+            if v.key == key:
+                info = await client.inspect_commit(Ref(ref.project, ref.repo, ref.branch, v.commit))
+                return LastChange(v.commit, v.last_modified, info.description)
+        searched += history.MAX_COMMITS_PER_PAGE
+        if not page.truncated or not page.next_commit or page.next_key:
+            break
+        marker = page.next_commit
+    return LastChange(None, searched=searched)

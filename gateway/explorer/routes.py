@@ -3,11 +3,15 @@
 URLs (under ``/~/explorer``)::
 
     /                                buckets: projects, repos, branches, head commit times
-    /b/<bucket>/<prefix/>?after=K    a folder page, resumed after key or folder K
-    /b/<bucket>/<key>                an object: metadata and a preview
+    /b/<bucket>/<prefix/>?after=K    a folder page, resumed after key or folder K (or ?before=K);
+                                     ?q=TEXT filters names (?match=prefix|contains)
+    /b/<bucket>/<key>[?share=SECS]   an object: metadata, a preview, its s3:// address and (with
+                                     credentials) a presigned share link
     /raw/<bucket>/<key>[?inline=1]   its bytes (attachment; inline only for raster images)
     /history/<bucket>/[?from=C]      the branch's commits, from commit C back
     /history/<bucket>/<key>          the object's versions
+    /diff/<bucket>/?commit=C[&after=K]   the keys commit C added, changed, removed
+    /diff/<bucket>/<key>?to=C[&from=D]   a text object's diff between two versions (D: C's parent)
     /login, /logout                  only when credentials are configured
 
 Keys never end with ``/`` (a PFS rule), so a trailing slash tells a folder from an object.
@@ -28,12 +32,13 @@ from starlette.routing import Route
 
 from gateway import context
 from gateway.auth.authenticator import Authenticator
-from gateway.explorer import PREFIX, pages, session
+from gateway.explorer import PREFIX, pages, session, views
+from gateway.explorer.views import breakable, href, human_size, open_bucket, size_change, when
 from gateway.ops.objects import committed_at, etag_of
 from gateway.pfs.client import Ref, request_token
-from gateway.pfs.errors import NotFound, PFSError, to_s3
+from gateway.pfs.errors import PFSError, to_s3
 from gateway.s3 import errors
-from gateway.s3.names import BucketRef, validate_key
+from gateway.s3.names import validate_key
 
 TEMPLATES = Path(__file__).parent / "templates"
 SECURITY_HEADERS = {
@@ -47,39 +52,11 @@ SECURITY_HEADERS = {
 }
 
 
-def href(kind: str, bucket: str = "", key: str = "", **query) -> str:
-    """An explorer URL; bucket and key percent-encoded (keys may hold ``?``, ``#``, ``%``, ...)."""
-    url = f"{PREFIX}/{kind}" if kind else f"{PREFIX}/"
-    if kind:
-        url += f"/{quote(bucket, safe='')}/{quote(key, safe='/')}"
-    query = {k: v for k, v in query.items() if v is not None}
-    return url + ("?" + urlencode(query) if query else "")
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)
-
-
-def when(dt) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else ""
-
-
-def pinned_bucket(b: BucketRef, commit: str) -> str:
-    return BucketRef(b.project, b.repo, b.branch, commit).name
-
-
 def build(auth: Authenticator | None) -> Starlette:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(href=href, human_size=human_size, when=when, base=PREFIX, etag=etag_of,
-                       modified=committed_at)
+    env.globals.update(href=href, human_size=human_size, size_change=size_change, when=when, base=PREFIX,
+                       etag=etag_of, modified=committed_at, breakable=breakable)
 
     def render(request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
         values.setdefault("user", request.scope.get("explorer_session"))
@@ -117,25 +94,12 @@ def build(auth: Authenticator | None) -> Starlette:
         return render(request, "buckets.html", repos=rows)
 
     async def browse(request: Request) -> Response:
-        bucket, path = request.path_params["bucket"], request.path_params["path"]
-        client = context.pfs()
-        b, ref, commit = await _bucket(bucket)
-        if path and not path.endswith("/"):
-            validate_key(path)
-            obj = await pages.object_info(client, ref, path)
-            preview = await pages.preview(client, ref, obj)
-            return render(request, "object.html", bucket=bucket, b=b, key=path, obj=obj,
-                          content_type=pages.content_type(obj), preview=preview,
-                          crumbs=_crumbs(path), pinned=pinned_bucket(b, obj.commit) if obj.commit else None)
-        after = request.query_params.get("after") or None
-        listing = await pages.folder(client, ref, path, after)
-        return render(request, "folder.html", bucket=bucket, b=b, prefix=path, listing=listing,
-                      after=after, commit=commit, crumbs=_crumbs(path))
+        return await views.browse(request, render, auth)
 
     async def raw(request: Request) -> Response:
         bucket, key = request.path_params["bucket"], request.path_params["path"]
         client = context.pfs()
-        b, ref, _ = await _bucket(bucket)
+        b, ref, _ = await open_bucket(bucket)
         validate_key(key)
         obj = await pages.object_info(client, ref, key)
         ctype = pages.content_type(obj)
@@ -160,20 +124,10 @@ def build(auth: Authenticator | None) -> Starlette:
                                  media_type=ctype if inline else "application/octet-stream")
 
     async def history_page(request: Request) -> Response:
-        bucket, key = request.path_params["bucket"], request.path_params["path"]
-        client = context.pfs()
-        b, ref, head = await _bucket(bucket)
-        if not key:
-            start = request.query_params.get("from") or head
-            rows, following = await pages.commits(client, ref, start)
-            return render(request, "history.html", bucket=bucket, b=b, commits=rows, following=following,
-                          pinned=lambda c: pinned_bucket(b, c), first=start == head)
-        validate_key(key)
-        marker = request.query_params.get("commit")
-        rows, nxt = await pages.versions(client, ref, head, key,
-                                         request.query_params.get("key") if marker else None, marker)
-        return render(request, "versions.html", bucket=bucket, b=b, key=key, versions=rows, nxt=nxt,
-                      pinned=lambda c: pinned_bucket(b, c), crumbs=_crumbs(key))
+        return await views.history(request, render)
+
+    async def diff_page(request: Request) -> Response:
+        return await views.diff(request, render)
 
     async def login_form(request: Request) -> Response:
         if not await session.login_required(auth):
@@ -231,6 +185,7 @@ def build(auth: Authenticator | None) -> Starlette:
         Route(PREFIX + "/b/{bucket}/{path:path}", page(browse)),
         Route(PREFIX + "/raw/{bucket}/{path:path}", page(raw)),
         Route(PREFIX + "/history/{bucket}/{path:path}", page(history_page)),
+        Route(PREFIX + "/diff/{bucket}/{path:path}", page(diff_page)),
     ]
 
     async def not_found(request: Request, exc) -> Response:
@@ -239,25 +194,6 @@ def build(auth: Authenticator | None) -> Starlette:
                       else "MethodNotAllowed", message="No such explorer page.")
 
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
-
-
-async def _bucket(bucket: str):
-    try:
-        return await pages.check_bucket(context.pfs(), bucket)
-    except NotFound as e:
-        if e.kind in ("repo", "branch", "project", "commit", None):
-            raise errors.no_such_bucket(bucket) from None
-        raise
-
-
-def _crumbs(path: str) -> list[tuple[str, str]]:
-    """(name, folder prefix) for each folder above ``path``."""
-    parts = path.rstrip("/").split("/") if path else []
-    out, acc = [], ""
-    for part in parts[:-1] if not path.endswith("/") else parts:
-        acc += part + "/"
-        out.append((part, acc))
-    return out
 
 
 def _safe_next(target: str | None) -> str:

@@ -126,3 +126,28 @@ def test_squash_and_drop(stub: pfs_pb2_grpc.APIStub, repo: str) -> None:
     assert code == grpc.StatusCode.NOT_FOUND
     put(stub, repo, "/d", b"4")  # the branch is writable again
     assert get(stub, head(repo), "/a") == b"1"
+
+
+def test_description_metadata_names_the_commit_a_call_creates(stub: pfs_pb2_grpc.APIStub, repo: str) -> None:
+    """pfsd extension: request metadata ``pfs-commit-description-bin`` on ModifyFile/CreateBranch."""
+    key = "pfs-commit-description-bin"
+
+    def described(ops, text: str, commit: pfs_pb2.Commit | None = None) -> str:
+        def requests():
+            yield pfs_pb2.ModifyFileRequest(set_commit=commit or head(repo))
+            yield from ops
+
+        _, call = stub.ModifyFile.with_call(requests(), metadata=((key, text.encode()),))
+        return dict(call.trailing_metadata())["pfs-commit-id"]
+
+    stub.CreateBranch(pfs_pb2.CreateBranchRequest(branch=branch_msg(repo, "dev")), metadata=((key, b"made dev"),))
+    dev = stub.InspectBranch(pfs_pb2.InspectBranchRequest(branch=branch_msg(repo, "dev"))).head
+    assert inspect(stub, dev).description == "made dev"
+    c1 = described(add("/a", b"a"), "PutObject a · é")
+    assert inspect(stub, at(repo, c1)).description == "PutObject a · é"
+    assert inspect(stub, at(repo, put(stub, repo, "/b", b"b"))).description == ""  # none asked
+    # into an open commit: its StartCommit/FinishCommit own the description
+    open_commit = stub.StartCommit(pfs_pb2.StartCommitRequest(branch=branch_msg(repo), description="mine"))
+    assert described(add("/c", b"c"), "ignored", open_commit) == open_commit.id
+    stub.FinishCommit(pfs_pb2.FinishCommitRequest(commit=open_commit))
+    assert inspect(stub, open_commit).description == "mine"
