@@ -7,14 +7,16 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
+from gateway.ops import conditional
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
 from gateway.pfs.errors import FailedPrecondition, NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import conditions, errors
+from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.overrides import response_overrides
 
 
 async def put_object(bucket: str, key: str) -> Response:
@@ -24,8 +26,12 @@ async def put_object(bucket: str, key: str) -> Response:
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
     client = pfs()
+    acl.check_canned(request().headers)
+    cond = conditional.parse(request().headers)
+    require = await conditional.check(client, ref, path, key, cond)
     if client.can_check:
-        commit = await _put_checked_by_pfsd(client, ref, path, key, body, meta)
+        commit = await conditional.guarded(
+            _put_checked_by_pfsd(client, ref, path, key, body, meta, require), cond)
         return _put_response(client, ref, path, commit, body, meta)
     # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
@@ -49,7 +55,8 @@ async def put_object(bucket: str, key: str) -> Response:
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
-        commit = await client.modify_file(ref, ops(), f"PutObject {key}")
+        commit = await conditional.guarded(
+            client.modify_file(ref, ops(), f"PutObject {key}", require=require), cond)
     finally:
         if not check.done():
             check.cancel()
@@ -59,7 +66,7 @@ async def put_object(bucket: str, key: str) -> Response:
 
 
 async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body: UploadBody,
-                               meta: metadata.ObjectMeta) -> str:
+                               meta: metadata.ObjectMeta, require: list) -> str:
     """PUT in one RPC: pfsd refuses the stream if the branch is missing or the key is a
     directory (checked as it applies it), so no look-up is needed first."""
 
@@ -71,7 +78,8 @@ async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body:
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
-        return await client.modify_file(ref, ops(), f"PutObject {key}", checks=(path,))
+        return await client.modify_file(ref, ops(), f"PutObject {key}", require=require,
+                                        checks=(path,))
     except FailedPrecondition as e:
         if "is a directory" in e.message:
             raise errors.path_conflict(key) from None
@@ -115,14 +123,16 @@ async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str |
     return ObjectInfo.from_file_info(key, info, meta)
 
 
-async def head_object(bucket: str, key: str, version_id: str | None = None) -> Response:
+async def head_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
     """Size, ETag, dates and metadata from InspectFile (and the metadata); content is never read."""
+    overrides = response_overrides(request().query_params, request().headers)
     ref, path = _target(bucket, key, version_id)
     obj = await _inspect(pfs(), ref, path, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
     rng = conditions.parse_range(headers.get("range"), obj.size)
     out = obj.headers()
+    out.update(overrides)
     if rng is None:
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
@@ -135,7 +145,7 @@ async def head_object(bucket: str, key: str, version_id: str | None = None) -> R
 SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
 
 
-async def get_object(bucket: str, key: str, version_id: str | None = None) -> Response:
+async def get_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
     """Stream the file, whole or one range, from one commit.
 
     Against pfsd one GetFile is the whole conversation: its first answer is the FileInfo, which
@@ -145,6 +155,7 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
     req = request()
     if req.method == "HEAD":  # Starlette routes HEAD to a GET route: answer as HeadObject
         return await head_object(bucket, key, version_id)
+    overrides = response_overrides(req.query_params, req.headers)
     ref, path = _target(bucket, key, version_id)
     headers = req.headers
     range_header = headers.get("range")
@@ -165,6 +176,7 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
             reader.cancel()
         raise
     out = obj.headers()
+    out.update(overrides)
     start, end, status = 0, obj.size - 1, 200
     if rng is not None:
         start, end = rng

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -58,6 +58,9 @@ PAGE_KEY = "pfs-page-bin"
 DESCRIPTION_KEY = "pfs-commit-description-bin"
 DESCRIPTION_MAX = 4096  # bytes (pfsd keeps no more; keys are at most 1,024)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
+# pfsd's request metadata on ModifyFile: conditions checked in the commit's transaction (pachd
+# ignores it; callers check beforehand too, see gateway.ops.conditional)
+REQUIRE_KEY = "pfs-require-bin"
 # pfsd's ModifyFile checks (request metadata, docs/pfsd.md): the branch must exist; a path must
 # not be a directory. Sent only once the backend is known to be pfsd.
 EXISTING_BRANCH_KEY = "pfs-existing-branch"
@@ -73,6 +76,15 @@ request_token: ContextVar[str | None] = ContextVar("pfs_request_token", default=
 
 
 _COMMITS: dict[tuple[str, str, str, str | None], pb.Commit] = {}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A condition for a ModifyFile to commit: the file at ``path`` is absent (``md5`` None) or
+    holds content with that MD5 (hex), just before the stream's changes apply."""
+
+    path: str
+    md5: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,7 +249,8 @@ class PFS:
 
     @translate
     async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable,
-                          description: str = "", checks: tuple[str, ...] | None = None) -> str:
+                          description: str = "", require: Sequence[Requirement] = (),
+                          checks: tuple[str, ...] | None = None) -> str:
         """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
 
         ``description`` names the commit in the history: the S3 operation and its key or count
@@ -246,11 +259,16 @@ class PFS:
         more calls and serialize writers on the open commit).
 
         If ``ops`` raises, the stream is cancelled before it completes, so PFS applies none of
-        it, and the exception propagates. ``checks`` (pfsd only: see :meth:`can_check`): the
-        stream applies only if ``ref``'s branch exists (else NotFound) and none of these paths
-        is a directory (else FailedPrecondition "... is a directory").
+        it, and the exception propagates. ``require``: conditions pfsd checks atomically with
+        the commit (a failure raises :class:`~gateway.pfs.errors.ConditionFailed`); pachd
+        ignores them, and with extensions off they are not sent. ``checks`` (pfsd only: see
+        :meth:`can_check`): the stream applies only if ``ref``'s branch exists (else NotFound)
+        and none of these paths is a directory (else FailedPrecondition "... is a directory").
         """
         metadata = self._describe(description)
+        if require and self.use_extensions:
+            doc = [{"path": r.path, "md5": r.md5} for r in require]
+            metadata += ((REQUIRE_KEY, json.dumps(doc).encode()),)
         if checks is not None:
             metadata = (*metadata, (EXISTING_BRANCH_KEY, "1"),
                         *((NOT_DIRECTORY_KEY, p.encode()) for p in checks))
