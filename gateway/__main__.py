@@ -7,7 +7,7 @@ import sys
 
 from gateway import lean  # noqa: F401 - first, before connexion: see gateway/lean.py
 from gateway.server import logs, workers
-from gateway.server.config import Config, parse_args
+from gateway.server.config import Config, is_loopback, parse_args
 from gateway.server.embedded import EmbeddedPFS
 
 log = logging.getLogger("gateway")
@@ -26,6 +26,11 @@ def serve(config: Config) -> int:
                  config.port, address, f"{len(config.credentials)} credential(s), SigV4 required"
                  if config.credentials else "anonymous unless pachd auth is active",
                  config.workers, "s" if config.workers > 1 else "")
+        if not config.allowed_hosts and not is_loopback(config.host):
+            log.warning("listening on %s: browsers (explorer, /~/ endpoints%s) are answered only "
+                        "under IP addresses and localhost; add the names they use with "
+                        "--allowed-hosts", config.host,
+                        "" if config.credentials else ", S3 requests")
         workers.serve(config, address)
     finally:
         if embedded:

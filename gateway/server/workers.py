@@ -59,9 +59,12 @@ def build_app(config: Config, address: str):
     """The gateway's ASGI app, talking to PFS at ``address``."""
     from gateway.auth.authenticator import Authenticator, PachdAuth
     from gateway.server.app import create_app
+    from gateway.server.security import HostPolicy
 
     # Against pfsd too: the probe finds its auth "not activated", as it would a pachd's.
-    return create_app(address, Authenticator(config.credentials, PachdAuth(address)))
+    return create_app(address, Authenticator(config.credentials, PachdAuth(address)),
+                      HostPolicy(config.host, config.port, config.allowed_hosts),
+                      config.metrics_public, config.session_idle)
 
 
 class Server(uvicorn.Server):
