@@ -44,7 +44,7 @@ def answering_pid(url: str) -> int:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    g = Gateway(tmp_path_factory.mktemp("workers") / "data", "--workers", "2",
+    g = Gateway(tmp_path_factory.mktemp("workers") / "data", "--workers", "2", "--metrics-public",
                 env={"S3GW_ACCESS_KEY": AK, "S3GW_SECRET_KEY": SK})
     wait_for(lambda: len(workers_of(g)) == 1, "the second worker")
     yield g
