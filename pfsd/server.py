@@ -26,6 +26,23 @@ OPTIONS = [
 ]
 
 
+class CancelledStreamFilter(logging.Filter):
+    """grpc.aio logs an ERROR with a traceback when a streaming handler's write fails because
+    the client cancelled the call before grpc noticed (it stays quiet when it had noticed).
+    A cancelled stream is normal (the gateway cancels a GetFile once a ranged GET has its bytes
+    or its HTTP client leaves): such records are passed on at DEBUG, or dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("ExecuteBatchError raised in core"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_cancelled_streams() -> None:
+    logging.getLogger("grpc._cython.cygrpc").addFilter(CancelledStreamFilter())
+
+
 def grpc_address(listen: str) -> str:
     """`HOST:PORT` or `unix:///path` as a gRPC bind address."""
     return listen if listen.startswith("unix:") else listen
@@ -39,6 +56,7 @@ async def serve(listen: str, data_dir: Path, metrics_listen: str | None = None) 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tune_malloc()
+    quiet_cancelled_streams()
     try:
         lock = acquire(data_dir)  # before anything in it is opened; held until we exit
     except DataDirInUse as e:

@@ -276,7 +276,7 @@ def _parse(scope: Scope) -> Signed | SignedV2 | None:
             return sigv2.parse_authorization(authorization)
         return sigv2.parse_presigned(query)
     if authorization is not None:
-        if "X-Amz-Algorithm" in query:
+        if "X-Amz-Algorithm" in query or "AWSAccessKeyId" in query:
             raise errors.invalid_request("Only one auth mechanism allowed; only the "
                                          "X-Amz-Algorithm query parameter or the Authorization "
                                          "header should be specified")

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from botocore.handlers import validate_ascii_metadata
 
-from tests.conftest import Gateway, unique_repo
-from tests.integration.test_auth import AK, SK, client, error_code, sign_headers
+from tests.conftest import unique_repo
+from tests.integration.test_auth import client, error_code, sign_headers
 from tests.integration.test_sigv2_clients import v2_request
 
 TEXT = "Hello World\u00e9 \u2615 \u4e2d\u6587"
@@ -27,10 +27,8 @@ def rfc2047(value: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    g = Gateway(tmp_path_factory.mktemp("metagw") / "data", env={"S3GW_ACCESS_KEY": AK, "S3GW_SECRET_KEY": SK})
-    yield g
-    g.stop()
+def gw(signed_gateway):
+    return signed_gateway  # tests/integration/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -19,19 +19,13 @@ import httpx
 import pytest
 
 from gateway.auth import sigv2
-from tests.conftest import Gateway, unique_repo
+from tests.conftest import unique_repo
 from tests.integration.test_auth import AK, AK2, SK, SK2, aws, client, error_code, exists
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sigv2gw")
-    creds = root / "credentials"
-    creds.write_text(f"{AK2}:{SK2}\n")
-    g = Gateway(root / "data", "--credentials-file", str(creds),
-                env={"S3GW_ACCESS_KEY": AK, "S3GW_SECRET_KEY": SK})
-    yield g
-    g.stop()
+def gw(signed_gateway):
+    return signed_gateway  # tests/integration/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -20,16 +20,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from gateway.auth import sigv4
-from tests.conftest import Gateway, unique_repo
+from tests.conftest import unique_repo
 from tests.integration.test_auth import AK, SK, client, error_code, sign_headers
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trailergw")
-    g = Gateway(root / "data", env={"S3GW_ACCESS_KEY": AK, "S3GW_SECRET_KEY": SK})
-    yield g
-    g.stop()
+def gw(signed_gateway):
+    return signed_gateway  # tests/integration/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -224,3 +224,15 @@ def test_authenticator_sigv2_with_configured_keys_and_pachyderm_tokens():
     assert e.value.code == "SignatureDoesNotMatch"
     assert "StringToSign" not in e.value.extra and "AWSAccessKeyId" not in e.value.extra  # no token shown
     assert pachd.checked == ["pachyderm-token", "unknown-token"]
+
+
+def test_one_auth_mechanism_at_a_time():
+    keys = Authenticator({AK: SECRET})
+    v4 = dict(v2_scope(AK, SECRET), query_string=b"AWSAccessKeyId=a&Expires=1&Signature=s")
+    v4["headers"] = [(b"authorization", b"AWS4-HMAC-SHA256 Credential=a/20260101/us-east-1/s3/aws4_request, "
+                                        b"SignedHeaders=host, Signature=00")]
+    for scope in (v4, dict(v2_scope(AK, SECRET), query_string=b"AWSAccessKeyId=a&Expires=1&Signature=s"),
+                  dict(v2_scope(AK, SECRET), query_string=b"X-Amz-Algorithm=AWS4-HMAC-SHA256")):
+        with pytest.raises(S3Error) as e:
+            asyncio.run(keys.authenticate(scope))
+        assert (e.value.status, e.value.code) == (400, "InvalidRequest")
