@@ -35,9 +35,12 @@ KiB = 1024
 MiB = 1024 * KiB
 HOST = "127.0.0.1"
 IO_CHUNK = MiB
-# The key pair the gateway is started with and every client signs with (SigV4).
-ACCESS_KEY = os.environ.get("BENCH_ACCESS_KEY", "bench-access-key")
-SECRET_KEY = os.environ.get("BENCH_SECRET_KEY", "bench-secret-key")
+# The key pair the gateway is started with and every client signs with (SigV4): s3rver's
+# built-in one, as s3rver knows no other (moto accepts any).
+ACCESS_KEY = os.environ.get("BENCH_ACCESS_KEY", "S3RVER")
+SECRET_KEY = os.environ.get("BENCH_SECRET_KEY", "S3RVER")
+S3RVER_VERSION = "3.7.1"
+NPM_CACHE = ROOT / ".cache" / "npm"  # where the bench installs s3rver (git-ignored)
 REGION = "us-east-1"
 
 
@@ -169,28 +172,72 @@ class Server:
 
 
 class GatewayServer(Server):
-    """``python -m gateway`` with its embedded pfsd child (found through psutil)."""
+    """``python -m gateway`` with its embedded pfsd child and, with ``workers`` > 1, its other
+    worker processes (all found through psutil)."""
 
-    name = "gateway"
-
-    def __init__(self, workdir: Path, access_log: bool = True, auth: bool = True) -> None:
+    def __init__(self, workdir: Path, access_log: bool = True, auth: bool = True,
+                 workers: int = 1) -> None:
+        self.name = "gateway" if workers == 1 else f"gw-{workers}w"
         port = free_port()
         cmd = [sys.executable, "-m", "gateway", "--host", HOST, "--port", str(port),
-               "--data-dir", str(workdir / "gateway-data")]
+               "--data-dir", str(workdir / f"{self.name}-data"), "--workers", str(workers)]
         if not access_log:
             cmd.append("--no-access-log")
         # With credentials every request's SigV4 signature is verified: that cost is measured.
         env = {"S3GW_ACCESS_KEY": ACCESS_KEY, "S3GW_SECRET_KEY": SECRET_KEY} if auth else {}
-        super().__init__(cmd, port, "/~/ready", workdir / "gateway.log", env=env)
-        kids = [p for p in self.ps.children(recursive=True) if "pfsd" in " ".join(p.cmdline())]
-        if len(kids) != 1:
-            self.stop()
-            raise RuntimeError(f"expected one pfsd child of the gateway, found {kids}")
-        self.pfsd = kids[0]
+        super().__init__(cmd, port, "/~/ready", workdir / f"{self.name}.log", env=env)
+        deadline = time.monotonic() + 60
+        while True:  # the other workers start after the first one answers
+            kids = self.ps.children(recursive=True)
+            pfsd = [p for p in kids if "pfsd" in " ".join(p.cmdline())]
+            self.workers = [p for p in kids if "gateway.server.workers" in " ".join(p.cmdline())]
+            if len(pfsd) == 1 and len(self.workers) == workers - 1:
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"expected one pfsd and {workers - 1} more workers, found {kids}")
+            time.sleep(0.2)
+        self.pfsd = pfsd[0]
+        if workers > 1:
+            time.sleep(3.0)  # the other workers load the app after they appear
 
     @property
     def procs(self) -> list[psutil.Process]:
-        return [self.ps, self.pfsd]
+        return [self.ps, *self.workers, self.pfsd]
+
+
+def s3rver_script() -> Path | None:
+    """s3rver's CLI, installed with npm into NPM_CACHE on first use; None without npm/node."""
+    script = NPM_CACHE / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+    if script.exists():
+        return script
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if not npm or not node:
+        return None
+    NPM_CACHE.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([npm, "install", "--prefix", str(NPM_CACHE), "--no-audit", "--no-fund",
+                        f"s3rver@{S3RVER_VERSION}"], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 or not script.exists():
+        print(f"bench: npm install s3rver failed: {r.stderr.strip()[-500:]}")
+        return None
+    return script
+
+
+class S3rverServer(Server):
+    """s3rver (node, koa): objects as files in a directory. It checks that a SigV4 request's
+    access key is its own (S3RVER) but does not verify the signature itself."""
+
+    name = "s3rver"
+
+    def __init__(self, workdir: Path, script: Path) -> None:
+        port = free_port()
+        data = workdir / "s3rver-data"
+        data.mkdir()
+        # Its continuation tokens use a cipher OpenSSL 3 keeps in its legacy provider
+        cmd = [shutil.which("node") or "node", "--openssl-legacy-provider", str(script),
+               "-d", str(data), "-a", HOST,
+               "-p", str(port), "--silent", "--no-vhost-buckets"]
+        super().__init__(cmd, port, "/", workdir / "s3rver.log")
 
 
 class MotoServer(Server):
@@ -322,6 +369,7 @@ def _worker(port: int, prefix: str, op: str, keys: int, size: int, threads: int,
     counts = [0] * threads
     errors = [0] * threads
     lat_sum = [0.0] * threads
+    lats: list[list[float]] = [[] for _ in range(threads)]
 
     def loop(t: int) -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=30)
@@ -330,6 +378,7 @@ def _worker(port: int, prefix: str, op: str, keys: int, size: int, threads: int,
             time.sleep(0.001)
         end = start_at + duration
         i = 0
+        lat = lats[t]
         while i < max_ops:
             now = time.perf_counter()
             if time.time() >= end:
@@ -344,7 +393,10 @@ def _worker(port: int, prefix: str, op: str, keys: int, size: int, threads: int,
             data = resp.read()
             if resp.status != 200 or (op == "get" and len(data) != size):
                 errors[t] += 1
-            lat_sum[t] += time.perf_counter() - now
+            took = time.perf_counter() - now
+            lat_sum[t] += took
+            if len(lat) < 20_000:
+                lat.append(took)
             counts[t] += 1
             i += 1
         conn.close()
@@ -354,7 +406,7 @@ def _worker(port: int, prefix: str, op: str, keys: int, size: int, threads: int,
         th.start()
     for th in ts:
         th.join()
-    out.put((sum(counts), sum(errors), sum(lat_sum)))
+    out.put((sum(counts), sum(errors), sum(lat_sum), [x for lat in lats for x in lat]))
 
 
 def _split(concurrency: int, processes: int) -> list[int]:
@@ -390,12 +442,16 @@ def raw_load(port: int, prefix: str, op: str, concurrency: int, duration: float,
         w.join(timeout=30)
     ops = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
+    lats = sorted(x for r in results for x in r[3])
     return {
         "ops_s": ops / duration,
         "ops": ops,
         "errors": errors,
         "lat_ms": 1000 * sum(r[2] for r in results) / max(ops, 1),
+        "lat_p50_ms": 1000 * lats[len(lats) // 2] if lats else 0.0,
         "cpu_pct": {p.pid: s.cpu_pct(p) for p in watch},
+        # server CPU (all its processes, user + system) per request, in ms
+        "cpu_ms_per_op": 1000 * sum(s.cpu.get(p.pid, 0.0) for p in watch) / max(ops, 1),
         "client_cpu_pct": sum(s.cpu_pct(p) for p in clients),
         "peak_rss": s.peak_total - sum(s.peaks[p.pid] for p in clients),
     }

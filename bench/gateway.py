@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import html
 import http.client
+import os
 import re
 import tempfile
 import threading
@@ -32,6 +33,7 @@ from bench.common import (
     MiB,
     MotoServer,
     NginxServer,
+    S3rverServer,
     Sampler,
     Server,
     nginx_binary,
@@ -39,26 +41,39 @@ from bench.common import (
     raw_load,
     raw_put_file,
     raw_put_many,
+    s3rver_script,
     sign,
     write_random_file,
 )
 
 BUCKET = "master.bench"
 MB = 1e6
+PEERS = ("moto", "s3rver")
+# Gateway rows besides the default single process: --workers N (BENCH_WORKERS=1,2,4 for more)
+WORKERS = tuple(int(n) for n in os.environ.get("BENCH_WORKERS", "1,2").split(",") if n.strip())
 
-# metric -> (target text, check(figures) -> bool)
+
+def _ahead_and_near_nginx(f: dict, g: float) -> bool:
+    """Faster than every peer S3 server measured, and at least 90% of nginx."""
+    return g > max(f[p] for p in PEERS if p in f) and g >= 0.9 * f["nginx"]
+
+
+# metric -> (target text, check(figures of the servers, one gateway's figure) -> bool)
 TARGETS = {
-    "put_4k_c16_ops": ("gateway >= 5x moto", lambda f: f["gateway"] >= 5 * f["moto"]),
-    "get_4k_c16_ops": ("gateway >= 5x moto", lambda f: f["gateway"] >= 5 * f["moto"]),
-    "put_big_MBps": ("gateway >= 60% nginx", lambda f: f["gateway"] >= 0.6 * f["nginx"]),
-    "get_big_MBps": ("gateway >= 60% nginx", lambda f: f["gateway"] >= 0.6 * f["nginx"]),
-    "list_s": ("gateway >= 10x faster than moto", lambda f: 10 * f["gateway"] <= f["moto"]),
-    "rss_idle_MB": ("gateway+pfsd < 150 MB", lambda f: f["gateway"] < 150),
-    "rss_small_MB": ("gateway+pfsd < 150 MB", lambda f: f["gateway"] < 150),
-    "rss_big_MB": ("gateway+pfsd < 150 MB", lambda f: f["gateway"] < 150),
+    "put_4k_c16_ops": ("ahead of s3rver", lambda f, g: g > f["s3rver"]),
+    "get_4k_c16_ops": ("ahead of s3rver", lambda f, g: g > f["s3rver"]),
+    "put_big_MBps": ("ahead of every peer, >= 90% nginx", _ahead_and_near_nginx),
+    "get_big_MBps": ("ahead of every peer, >= 90% nginx", _ahead_and_near_nginx),
+    "list_s": ("gateway >= 10x faster than moto", lambda f, g: 10 * g <= f["moto"]),
+    "rss_idle_MB": ("<= 100 MB", lambda f, g: g <= 100),
+    "rss_small_MB": ("<= 150 MB", lambda f, g: g <= 150),
+    "rss_big_MB": ("<= 150 MB", lambda f, g: g <= 150),
 }
-LOWER_IS_BETTER = {"list_s", "list_boto3_s", "rss_idle_MB", "rss_small_MB", "rss_big_MB"}
+LOWER_IS_BETTER = {"list_s", "list_boto3_s", "rss_idle_MB", "rss_small_MB", "rss_big_MB",
+                   "put_4k_c16_cpu_ms", "get_4k_c16_cpu_ms", "put_4k_c1_p50_ms",
+                   "get_4k_c1_p50_ms"}
 ORDER = ["put_4k_c1_ops", "put_4k_c16_ops", "get_4k_c1_ops", "get_4k_c16_ops",
+         "put_4k_c1_p50_ms", "get_4k_c1_p50_ms", "put_4k_c16_cpu_ms", "get_4k_c16_cpu_ms",
          "put_4k_c1_boto3_ops", "put_4k_c16_boto3_ops", "get_4k_c1_boto3_ops",
          "get_4k_c16_boto3_ops", "put_big_MBps", "get_big_MBps", "list_create_ops", "list_s",
          "list_boto3_s", "rss_idle_MB", "rss_small_MB", "rss_big_MB"]
@@ -165,14 +180,22 @@ def bench_small(out: dict, servers: list[Server], quick: bool) -> None:
                         raise RuntimeError(f"{s.name} {metric}: {r['errors']} failed requests")
                     _fig(out, metric, s.name, r["ops_s"])
                     _fig(out, "rss_small_MB", s.name, r["peak_rss"] / MB)
+                    if conc == 1:
+                        _fig(out, f"{op}_4k_c1_p50_ms", s.name, r["lat_p50_ms"], better=min)
+                    else:
+                        _fig(out, f"{op}_4k_c16_cpu_ms", s.name, r["cpu_ms_per_op"], better=min)
                     details.setdefault(f"{metric}/{s.name}", []).append({
                         "ops_s": round(r["ops_s"], 1), "lat_ms": round(r["lat_ms"], 2),
+                        "lat_p50_ms": round(r["lat_p50_ms"], 2),
+                        "cpu_ms_per_op": round(r["cpu_ms_per_op"], 3),
                         "server_cpu_pct": [round(r["cpu_pct"][p.pid]) for p in s.procs],
                         "client_cpu_pct": round(r["client_cpu_pct"])})
     if not quick:
         for op in ("put", "get"):
             for conc in (1, 16):
                 for s in servers:
+                    if s.name.startswith("gw-"):
+                        continue  # boto3 rows: the default gateway and the peers
                     _fig(out, f"{op}_4k_c{conc}_boto3_ops", s.name,
                          boto3_load(s.port, op, conc, 3.0, keys))
 
@@ -261,22 +284,30 @@ def bench_roundtrip(out: dict, gw: GatewayServer, workdir: Path, size: int = 204
 
 
 def run(quick: bool = False) -> dict:
-    """Start the gateway, moto (and nginx if installed), run every benchmark, return the figures."""
-    out: dict = {"config": {"quick": quick, "client": "raw HTTP/1.1 + SigV4, 2 worker processes"}}
+    """Start the gateway (1 and N workers), moto, s3rver and nginx (those installed), run every
+    benchmark, return the figures."""
+    out: dict = {"config": {"quick": quick, "client": "raw HTTP/1.1 + SigV4, 2 worker processes",
+                            "workers": list(WORKERS)}}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         workdir = Path(tmp)
         servers: list[Server] = []
         try:
-            gw = GatewayServer(workdir)
-            servers.append(gw)
-            moto = MotoServer(workdir)
-            servers.append(moto)
+            for n in WORKERS:
+                servers.append(GatewayServer(workdir, workers=n))
+            gw = servers[0]
+            servers.append(MotoServer(workdir))
+            script = s3rver_script()
+            if script:
+                servers.append(S3rverServer(workdir, script))
+            else:
+                out["config"]["s3rver"] = "npm/node not found: s3rver skipped"
+                print("bench.gateway: npm or node not found, skipping s3rver")
             time.sleep(1.0)
             for s in servers:
                 _fig(out, "rss_idle_MB", s.name, s.rss() / MB)
                 create_bucket(s.port)
-            bench_small(out, [gw, moto], quick)
-            bench_listing(out, [gw, moto], quick)
+            bench_small(out, servers, quick)
+            bench_listing(out, [s for s in servers if not s.name.startswith("gw-")], quick)
             binary = nginx_binary()
             if binary:
                 servers.append(NginxServer(workdir, binary))
@@ -284,7 +315,9 @@ def run(quick: bool = False) -> dict:
                 out["config"]["nginx"] = "not installed: big-body reference skipped"
                 print("bench.gateway: nginx not found, skipping the nginx reference")
             bench_big(out, servers, workdir, quick)
-            moto.stop()  # frees its in-memory objects before the 2 GiB run
+            for s in servers:
+                if s is not gw:
+                    s.stop()  # frees moto's in-memory objects (and the rest) before 2 GiB
             if not quick:
                 bench_roundtrip(out, gw, workdir)
             out["config"]["gateway_pfsd_rss_end_MB"] = gw.rss() / MB
@@ -301,38 +334,46 @@ def _ratio(gw: float | None, other: float | None, higher_is_better: bool) -> str
 
 
 def table(results: dict) -> str:
-    """The figures side by side, with ratios to moto and nginx and the targets."""
+    """The figures side by side; under each metric, each gateway's ratios and targets."""
     figs = results.get("figures", {})
     cfg = results.get("config", {})
-    rows = [f"{'metric':<24} {'gateway':>10} {'moto':>10} {'gw/moto':>8} {'nginx':>10} "
-            f"{'gw/nginx':>8}  target"]
-    rows.append("-" * len(rows[0]) + "-" * 24)
+    names = sorted({n for f in figs.values() for n in f},
+                   key=lambda n: (not n.startswith(("gateway", "gw-")), n != "gateway", n))
+    gateways = [n for n in names if n == "gateway" or n.startswith("gw-")]
+    others = [n for n in names if n not in gateways]
+    rows = [f"{'metric':<22}" + "".join(f"{n:>10}" for n in names)]
+    rows.append("-" * len(rows[0]))
     for metric in sorted(figs, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
         f = figs[metric]
-        gw, moto, ngx = f.get("gateway"), f.get("moto"), f.get("nginx")
         up = metric not in LOWER_IS_BETTER
-
-        target = ""
-        if metric in TARGETS:
-            text, check = TARGETS[metric]
-            try:
-                target = f"{text}: {'PASS' if check(f) else 'FAIL'}"
-            except KeyError:
-                target = f"{text}: n/a"
         label = metric.replace("big", f"{cfg.get('big_MiB', '?')}m").replace(
             "list_", f"list{cfg.get('list_keys', '?')}_")
-        fmt = (lambda v: "" if v is None else f"{v:.3f}") if metric.endswith("_s") else (
-            lambda v: "" if v is None else f"{v:.1f}")
-        rows.append(f"{label:<24} {fmt(gw):>10} {fmt(moto):>10} {_ratio(gw, moto, up):>8} {fmt(ngx):>10} "
-                    f"{_ratio(gw, ngx, up) if metric.endswith('MBps') else '':>8}  {target}")
+        fmt = (lambda v: f"{v:.3f}") if metric.endswith("_s") or metric.endswith("_ms") else (
+            lambda v: f"{v:.1f}")
+        rows.append(f"{label:<22}" + "".join(f"{fmt(f[n]) if n in f else '':>10}" for n in names))
+        for g in gateways:
+            if g not in f:
+                continue
+            ratios = [f"{g}/{o} {_ratio(f[g], f.get(o), up)}" for o in others
+                      if o in f and (o != "nginx" or metric.endswith("MBps"))]
+            target = ""
+            if metric in TARGETS:
+                text, check = TARGETS[metric]
+                try:
+                    target = f"  target {text}: {'PASS' if check(f, f[g]) else 'FAIL'}"
+                except (KeyError, TypeError, ValueError):
+                    target = f"  target {text}: n/a"
+            if ratios or target:
+                rows.append(f"{'':<4}{'  '.join(ratios)}{target}")
     rt = results.get("roundtrip_2g")
     if rt:
         rows.append(f"2 GiB boto3 round trip: identical={rt['identical']}, put {rt['put_MBps']:.0f} "
                     f"MB/s, get {rt['get_MBps']:.0f} MB/s, peak RSS gateway "
                     f"{rt['gateway_peak_MB']:.0f} MB, pfsd {rt['pfsd_peak_MB']:.0f} MB "
                     f"(target < 200 MB each): {'PASS' if rt['ok'] else 'FAIL'}")
-    rows.append("ratios: gateway/other for rates, other/gateway for times and RSS (so higher is "
-                "better); MB = 10^6 bytes")
+    rows.append("ratios: gateway/other for rates, other/gateway for times, CPU and RSS (so above "
+                "1 the gateway is better); *_cpu_ms: server CPU (all its processes) per request; "
+                "MB = 10^6 bytes; gw-Nw: --workers N")
     return "\n".join(rows)
 
 

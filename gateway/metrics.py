@@ -7,7 +7,9 @@ lock-per-value metrics cost about ten times as much per request, measured.
 
 Families: ``s3gw_requests_total{operation,status}``, ``s3gw_request_duration_seconds
 {operation}`` (histogram), ``s3gw_request_body_bytes_total`` and ``s3gw_response_body_bytes_total
-{operation}``, ``s3gw_requests_in_flight``, ``s3gw_pfs_errors_total{code}``, and the default
+{operation}``, ``s3gw_requests_in_flight``, ``s3gw_pfs_errors_total{code}``,
+``s3gw_worker_info{pid}`` (which process answered: with ``--workers N`` each counts its own
+requests), and the default
 registry's process metrics (RSS, CPU, open files). prometheus_client itself is imported at the
 first scrape: a gateway nobody scrapes never loads it.
 """
@@ -15,6 +17,7 @@ first scrape: a gateway nobody scrapes never loads it.
 from __future__ import annotations
 
 import functools
+import os
 from bisect import bisect_left
 
 NO_OPERATION = "-"  # requests no S3 operation was chosen for (routing errors, /~/ paths)
@@ -99,6 +102,11 @@ class _Collector:
         for code, n in sorted(_pfs_errors.items()):
             errors.add_metric([code], n)
         yield errors
+        # With --workers N each process counts its own requests: which one answered this scrape
+        worker = GaugeMetricFamily("s3gw_worker_info", "The gateway process whose counters these are",
+                                   labels=["pid"])
+        worker.add_metric([str(os.getpid())], 1)
+        yield worker
 
 
 @functools.cache

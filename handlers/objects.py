@@ -19,7 +19,7 @@ from gateway.ops.objects import (
 )
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
-from gateway.pfs.errors import NotFound
+from gateway.pfs.errors import FailedPrecondition, NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import is_commit_id, is_folder_key, object_path
@@ -43,14 +43,21 @@ async def put_object(bucket: str, key: str) -> Response:
     acl.check_canned(request().headers)
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
+    known, cached = versioning.peek(ref)  # the status as read less than a few seconds ago
+    status = None if known else asyncio.ensure_future(versioning.status(client, ref))
+    if client.can_check:
+        try:
+            commit = await conditional.guarded(
+                _put_checked_by_pfsd(client, ref, path, key, body, meta, require, status, cached), cond)
+        finally:
+            _settle(status)
+        return _put_response(client, ref, path, commit, body, meta)
     # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
     # refused. pfsd applies nothing of a stream before it ends, so there the look-up runs
     # while the body streams and the stream completes only once it passed; against pachd it
     # comes first, as pachd may act on a stream's first messages.
     check = asyncio.ensure_future(existing_file(client, ref, path))
-    known, cached = versioning.peek(ref)  # the status as read less than a few seconds ago
-    status = None if known else asyncio.ensure_future(versioning.status(client, ref))
     if not client.is_pfsd:
         await asyncio.wait((check,))
         _refuse_unless_writable(check, key)
@@ -73,13 +80,47 @@ async def put_object(bucket: str, key: str) -> Response:
         commit = await conditional.guarded(
             client.modify_file(ref, ops(), f"PutObject {key}", require=require), cond)
     finally:
-        for task in (check, status):
-            if task is None:
-                continue
-            if not task.done():
-                task.cancel()
-            elif not task.cancelled():
-                task.exception()  # retrieved: an upload that failed first must not log it
+        _settle(check)
+        _settle(status)
+    return _put_response(client, ref, path, commit, body, meta)
+
+
+def _settle(task: asyncio.Future | None) -> None:
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()  # retrieved: an upload that failed first must not log it
+
+
+async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body: UploadBody,
+                               meta: metadata.ObjectMeta, require: list,
+                               status: asyncio.Future | None, cached: str | None) -> str:
+    """PUT in one RPC: pfsd refuses the stream if the branch is missing or the key is a
+    directory (checked as it applies it), so no look-up is needed first."""
+
+    async def ops():
+        async for op in body.file_ops(path):
+            yield op
+        meta.version = versioning.version_mode(await status if status is not None else cached)
+        for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
+            yield op  # write_ops also drops a stale sidecar
+        body.verify()  # raising here cancels the stream: PFS commits nothing
+        if is_folder_key(key) and body.size:
+            raise folders.not_empty(key)
+
+    try:
+        return await client.modify_file(ref, ops(), f"PutObject {key}", require=require,
+                                        checks=(path,))
+    except FailedPrecondition as e:
+        if "is a directory" in e.message:
+            raise errors.path_conflict(key) from None
+        raise
+
+
+def _put_response(client: PFS, ref: Ref, path: str, commit: str, body: UploadBody,
+                  meta: metadata.ObjectMeta) -> Response:
     metacache.remember(client, ref, commit, path, meta)
     headers = {"ETag": f'"{body.md5_hex}"', **versioning.write_headers(commit, meta.version),
                **body.response_headers()}

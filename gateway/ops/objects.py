@@ -102,13 +102,17 @@ async def open_object(client: PFS, ref: Ref, path: str,
     """
     if client.is_pfsd is False:
         return None
-    reader = client.open_file(ref, path, offset)
+    # the metadata sidecar's page comes with the bytes: one RPC even when it is not cached
+    reader = client.open_file(ref, path, offset, page_of=metadata.sidecar_dir(path))
     try:
         info = await reader.info()
         if info is None or is_directory(info):
             reader.cancel()
             return None
-        meta = await metacache.read_at(client, ref, info.file.commit.id, path)
+        commit = info.file.commit.id
+        meta = metacache.from_page(client, ref, commit, path, reader.page())
+        if meta is None:
+            meta = await metacache.read_at(client, ref, commit, path)
     except BaseException:
         reader.cancel()
         raise

@@ -19,6 +19,7 @@ from gateway.pfs.errors import PFSError, from_rpc_error, translate
 from gateway.pfs.wire import bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 from generated.pfs import pfs_pb2_grpc
+from generated.pfsd.pages_pb2 import FileInfoPage
 
 MiB = 1 << 20
 UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
@@ -49,6 +50,9 @@ CHANNEL_OPTIONS = [
 ]
 COMMIT_ID_KEY = "pfs-commit-id"  # pfsd's trailing metadata on ModifyFile (pachd sends none)
 FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the FileInfo (pachd: none)
+# GetFile request metadata (pfsd): send this path's one-entry ListFile page as PAGE_KEY too
+PAGE_OF_KEY = "pfs-page-of-bin"
+PAGE_KEY = "pfs-page-bin"
 # pfsd's request metadata on ModifyFile and CreateBranch: the description of the commit the call
 # creates (a -bin key: UTF-8 text). pachd ignores it; its commits stay without one (docs/pfsd.md).
 DESCRIPTION_KEY = "pfs-commit-description-bin"
@@ -57,6 +61,10 @@ AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth toke
 # pfsd's request metadata on ModifyFile: conditions checked in the commit's transaction (pachd
 # ignores it; callers check beforehand too, see gateway.ops.conditional)
 REQUIRE_KEY = "pfs-require-bin"
+# pfsd's ModifyFile checks (request metadata, docs/pfsd.md): the branch must exist; a path must
+# not be a directory. Sent only once the backend is known to be pfsd.
+EXISTING_BRANCH_KEY = "pfs-existing-branch"
+NOT_DIRECTORY_KEY = "pfs-not-directory-bin"
 
 # Called with (ref, commit ID) after each ModifyFile that succeeded (gateway.pfs.metacache watches
 # for writes into commits it holds).
@@ -129,6 +137,11 @@ class PFS:
 
     async def close(self) -> None:
         await self.channel.close()
+
+    @property
+    def can_check(self) -> bool:
+        """Whether ModifyFile can check the branch and paths itself (pfsd, extensions on)."""
+        return bool(self.is_pfsd and self.use_extensions)
 
     # -- projects, repos, branches -------------------------------------------------------
 
@@ -222,9 +235,16 @@ class PFS:
             req.paginationMarker.CopyFrom(ref.file_pb(after))
         return [f async for f in self.api.WalkFile(req, timeout=UNARY_TIMEOUT)]
 
-    def open_file(self, ref: Ref, path: str, offset: int = 0) -> FileReader:
-        """Start a GetFile from ``offset``; nothing is awaited yet (see :class:`FileReader`)."""
-        return FileReader(self, self.api.GetFile(pb.GetFileRequest(file=ref.file_pb(path), offset=offset)))
+    def open_file(self, ref: Ref, path: str, offset: int = 0, page_of: str | None = None) -> FileReader:
+        """Start a GetFile from ``offset``; nothing is awaited yet (see :class:`FileReader`).
+
+        ``page_of``: a path whose first ListFile entry pfsd sends with the FileInfo (see
+        :meth:`FileReader.page`); ignored unless extensions are on.
+        """
+        req = pb.GetFileRequest(file=ref.file_pb(path), offset=offset)
+        if page_of is not None and self.use_extensions:
+            return FileReader(self, self.api.GetFile(req, metadata=((PAGE_OF_KEY, page_of.encode()),)))
+        return FileReader(self, self.api.GetFile(req))
 
     async def get_file(self, ref: Ref, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         """Stream a file's bytes from ``offset``; the caller may stop early (the call is cancelled)."""
@@ -242,7 +262,8 @@ class PFS:
 
     @translate
     async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable,
-                          description: str = "", require: Sequence[Requirement] = ()) -> str:
+                          description: str = "", require: Sequence[Requirement] = (),
+                          checks: tuple[str, ...] | None = None) -> str:
         """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
 
         ``description`` names the commit in the history: the S3 operation and its key or count
@@ -253,12 +274,17 @@ class PFS:
         If ``ops`` raises, the stream is cancelled before it completes, so PFS applies none of
         it, and the exception propagates. ``require``: conditions pfsd checks atomically with
         the commit (a failure raises :class:`~gateway.pfs.errors.ConditionFailed`); pachd
-        ignores them, and with extensions off they are not sent.
+        ignores them, and with extensions off they are not sent. ``checks`` (pfsd only: see
+        :meth:`can_check`): the stream applies only if ``ref``'s branch exists (else NotFound)
+        and none of these paths is a directory (else FailedPrecondition "... is a directory").
         """
         metadata = self._describe(description)
         if require and self.use_extensions:
             doc = [{"path": r.path, "md5": r.md5} for r in require]
             metadata += ((REQUIRE_KEY, json.dumps(doc).encode()),)
+        if checks is not None:
+            metadata = (*metadata, (EXISTING_BRANCH_KEY, "1"),
+                        *((NOT_DIRECTORY_KEY, p.encode()) for p in checks))
         call = self.api.ModifyFile(metadata=metadata)
         try:
             await call.write(pb.ModifyFileRequest(set_commit=ref.commit_pb()))
@@ -306,6 +332,14 @@ class FileReader:
     def __init__(self, client: PFS, call) -> None:
         self._client = client
         self._call = call
+        self._page: bytes | None = None
+
+    def page(self) -> list[pb.FileInfo] | None:
+        """The ListFile page pfsd sent beside the FileInfo (``page_of``), once :meth:`info`
+        returned one; None when none came."""
+        if self._page is None:
+            return None
+        return list(FileInfoPage.FromString(self._page).file_info)
 
     async def info(self) -> pb.FileInfo | None:
         """The file's FileInfo at the commit this call reads, or None when the backend sent none.
@@ -320,10 +354,15 @@ class FileReader:
             metadata = await self._call.initial_metadata()
         except grpc.aio.AioRpcError:
             return None
+        info = None
         for key, value in metadata or ():
             if key == FILE_INFO_KEY:
                 client.is_pfsd = True
-                return pb.FileInfo.FromString(value)
+                info = pb.FileInfo.FromString(value)
+            elif key == PAGE_KEY:
+                self._page = value
+        if info is not None:
+            return info
         if not self._call.done():
             client.is_pfsd = False  # it answered without the header: not pfsd
         return None

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from gateway.pfs import client as pfs_module
 from gateway.pfs.client import PFS, Ref
 from gateway.pfs.metadata import ObjectMeta, read
+from gateway.pfs.metadata import from_page as from_page_entries
 
 Key = tuple[str, str, str, str]  # project, repo, commit ID, path
 CommitKey = tuple[str, str, str]  # project, repo, commit ID
@@ -120,6 +121,16 @@ def remember(pfs: PFS, ref: Ref, commit: str, path: str, meta: ObjectMeta | None
     """Record the object's metadata at ``commit`` (read there, or just written in it)."""
     if commit and pfs.is_pfsd:  # pfsd: that commit is finished
         CACHE.put((ref.project, ref.repo, commit, path), meta or EMPTY)
+
+
+def from_page(pfs: PFS, ref: Ref, commit: str, path: str, page: list | None) -> ObjectMeta | None:
+    """The object's metadata at ``commit`` from the cache, else from a page of its sidecar that
+    came with a GetFile (remembered); None when neither has it."""
+    meta = cached(pfs, ref, commit, path)
+    if meta is None and page is not None:
+        meta = from_page_entries(page)
+        remember(pfs, ref, commit, path, meta)
+    return meta
 
 
 async def read_at(pfs: PFS, ref: Ref, commit: str, path: str) -> ObjectMeta:

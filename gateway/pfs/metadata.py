@@ -161,6 +161,11 @@ async def read(pfs: PFS, ref: Ref, path: str) -> ObjectMeta:
             entries = await pfs.list_file(ref, sidecar_dir(path), None, 1)
     except NotFound:
         return ObjectMeta()
+    return from_page(entries)
+
+
+def from_page(entries: list[pb.FileInfo]) -> ObjectMeta:
+    """The metadata a ListFile page of the sidecar directory holds (empty when none)."""
     for info in entries:
         name = info.file.path.rstrip("/").rsplit("/", 1)[-1]
         try:

@@ -43,6 +43,7 @@ class Config:
     shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
     keep_alive: float = 60.0  # seconds an idle client connection stays open
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-Proto/-For are believed
+    workers: int = 1  # gateway processes on the port (see gateway.server.workers)
     allowed_hosts: list[str] = field(default_factory=list)  # Host names answered besides ours
     metrics_public: bool = False  # /~/metrics without a signature even with credentials
     session_idle: float = 0  # seconds without an explorer page that end its session (0: off)
@@ -119,6 +120,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="behind a reverse proxy: the addresses (comma-separated, or *) whose "
                          "X-Forwarded-Proto and X-Forwarded-For headers are believed (env "
                          "S3GW_FORWARDED_ALLOW_IPS; default none: the headers are ignored)")
+    ap.add_argument("--workers", type=int, default=int(env("S3GW_WORKERS", "1")),
+                    help="gateway processes serving the port, sharing one PFS backend (env "
+                         "S3GW_WORKERS; default 1). Each uses one core and ~65 MB: see "
+                         "docs/benchmarks.md")
     ap.add_argument("--allowed-hosts", default=env("S3GW_ALLOWED_HOSTS", ""),
                     help="comma-separated Host names answered besides localhost and this "
                          "listener's addresses (DNS rebinding protection): NAME (any port), "
@@ -138,6 +143,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                          "PutBucketVersioning (env S3GW_VERSIONING_DEFAULT; default none: "
                          "unversioned, as S3 creates buckets)")
     a = ap.parse_args(argv)
+    if a.workers < 1:
+        ap.error("--workers must be at least 1")
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
         ap.error("--access-key and --secret-key (S3GW_ACCESS_KEY/S3GW_SECRET_KEY) go together")
@@ -155,6 +162,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   credentials=credentials,
                   allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace,
                   keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips,
+                  workers=a.workers,
                   allowed_hosts=[h.strip() for h in a.allowed_hosts.split(",") if h.strip()],
                   metrics_public=a.metrics_public, session_idle=max(0.0, a.session_idle_timeout),
                   versioning_default="Enabled" if a.versioning_default == "enabled" else None)

@@ -12,7 +12,7 @@ from google.protobuf import empty_pb2
 from generated.pfs import pfs_pb2
 from pfsd import errors
 from pfsd.api.base import Backend, find_commit, rpc
-from pfsd.api.convert import bytes_value, commit_field, commit_msg, file_info_bytes
+from pfsd.api.convert import bytes_value, commit_field, commit_msg, file_info_bytes, varint
 from pfsd.names import DEFAULT_PROJECT, clean_path, dir_prefix, prefix_end
 from pfsd.store import meta, views
 from pfsd.store.meta import CommitRec, RepoRec
@@ -22,6 +22,12 @@ Ctx = grpc.aio.ServicerContext
 # Initial metadata of GetFile (pfsd extension): the file's serialized FileInfo, as InspectFile
 # would answer it at the same resolved commit, so a GET needs no InspectFile round trip.
 FILE_INFO_KEY = "pfs-file-info-bin"
+# Request metadata of GetFile (pfsd extension): a path whose ListFile page of one entry, at the
+# same resolved commit, comes back beside the FileInfo as ``pfs-page-bin`` (a FileInfoPage; empty
+# when the path does not exist). The gateway reads an object's metadata sidecar that way: a
+# first GET of an object at a commit is then one RPC, not two.
+PAGE_OF_KEY = "pfs-page-of-bin"
+PAGE_KEY = "pfs-page-bin"
 GLOB_META = re.compile(r"[*?\[{]")
 
 
@@ -90,9 +96,28 @@ class FileServicer:
         row, content = found
         # Sent before any data, even when no data message follows (empty file, offset past the end).
         info = file_info_bytes(commit_field(msg), Entry(path, row))
-        await context.send_initial_metadata(((FILE_INFO_KEY, info),))
+        page_of = next((v for k, v in context.invocation_metadata() or () if k == PAGE_OF_KEY), None)
+        if page_of is None:
+            await context.send_initial_metadata(((FILE_INFO_KEY, info),))
+        else:
+            page = self._first_entry(msg, page_of.decode("utf-8", "replace"))
+            await context.send_initial_metadata(((FILE_INFO_KEY, info), (PAGE_KEY, page)))
         async for chunk in self.backend.content.stream(content, max(0, request.offset)):
             yield bytes_value(chunk)
+
+    def _first_entry(self, msg: pfs_pb2.Commit, path: str) -> bytes:
+        """A FileInfoPage holding the first entry ListFile would answer for ``path`` at the
+        commit of ``msg`` (resolved: an ID), or no entry when there is none."""
+        req = pfs_pb2.ListFileRequest(file=pfs_pb2.File(commit=msg, path=path), number=1)
+        try:
+            entries, resolved = self._listing(req, recursive=False)
+            entry = next(entries, None)
+        except errors.PfsError:
+            return b""
+        if entry is None:
+            return b""
+        data = file_info_bytes(commit_field(resolved), entry)
+        return b"\x0a" + varint(len(data)) + data  # FileInfoPage field 1, length-delimited
 
     @rpc
     async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> bytes:

@@ -29,6 +29,12 @@ Ctx = grpc.aio.ServicerContext
 COMMIT_ID_KEY = "pfs-commit-id"  # trailing metadata: the commit a ModifyFile wrote (pfsd extension)
 # request metadata (pfsd extension): conditions on the target's files, checked in the transaction
 REQUIRE_KEY = "pfs-require-bin"
+# Request metadata (pfsd extensions, docs/pfsd.md), checked when the stream is applied:
+# "pfs-existing-branch: 1": never create the branch (NOT_FOUND instead); "pfs-not-directory-bin:
+# <path>" (repeatable): FAILED_PRECONDITION if the path is a directory. An S3 PUT is then one
+# RPC, with no InspectFile first to check the bucket and what the key is.
+EXISTING_BRANCH_KEY = "pfs-existing-branch"
+NOT_DIRECTORY_KEY = "pfs-not-directory-bin"
 STAGED_INLINE_MAX = 64 * 1024 * 1024  # past this, small files of one stream go to blobs
 
 
@@ -158,8 +164,14 @@ class ModifyServicer:
             await staging.close_file()
             if target is None:
                 raise errors.invalid("ModifyFile: no commit was set")
+            existing_branch, not_dirs = False, []
+            for k, v in context.invocation_metadata() or ():
+                if k == EXISTING_BRANCH_KEY:
+                    existing_branch = v == "1"
+                elif k == NOT_DIRECTORY_KEY:
+                    not_dirs.append(clean_path(v.decode("utf-8", "replace")))
             commit_id = await self._apply(target, staging.changes, commit_description(context),
-                                          requires)
+                                          requires, existing_branch, not_dirs)
         except BaseException:
             staging.abort()
             raise
@@ -223,7 +235,8 @@ class ModifyServicer:
             staging.put(dst_path, content)
 
     async def _apply(self, target: pfs_pb2.Commit, changes: list[ch.Change], description: str,
-                     requires: Sequence[Requirement] = ()) -> str:
+                     requires: Sequence[Requirement] = (), existing_branch: bool = False,
+                     not_dirs: Sequence[str] = ()) -> str:
         key = repo_key(target.repo if target.repo.name else target.branch.repo)
         branch, commit_id = target.branch.name, target.id
         backend = self.backend
@@ -235,10 +248,16 @@ class ModifyServicer:
                 if commit.finished is not None:
                     raise errors.commit_finished(commit_str(str(repo), commit.id))
                 _check(conn, commit, requires)
+                if not_dirs:
+                    _refuse_directories(conn, commit, not_dirs)
             else:
                 repo, commit = meta.repo_and_head(conn, key, branch)
                 validate_name("branch", branch)
                 _check(conn, commit, requires)  # against the head this stream builds on
+                if commit is None and existing_branch:
+                    raise errors.branch_not_found(branch, str(repo))
+                if not_dirs and commit is not None:
+                    _refuse_directories(conn, commit, not_dirs)
                 if commit is None or commit.finished is not None:
                     # pachd: writing to a branch whose head is finished opens and closes a commit
                     # the description (pfsd extension) names only a commit this stream creates;
@@ -290,3 +309,12 @@ def _check(conn: sqlite3.Connection, commit: CommitRec | None, requires: Sequenc
             raise errors.precondition(f"precondition failed: file {req.path} does not exist")
         elif (row.md5 or b"").hex() != req.md5.lower():
             raise errors.precondition(f"precondition failed: file {req.path} has changed")
+
+
+def _refuse_directories(conn: sqlite3.Connection, base: CommitRec, paths: Sequence[str]) -> None:
+    """FAILED_PRECONDITION if one of ``paths`` is a directory in ``base``."""
+    chain = meta.chain(conn, base)
+    for path in paths:
+        below = dir_prefix(path)
+        if path != "/" and views.next_live(conn, chain, below, prefix_end(below)) is not None:
+            raise errors.precondition(f"{path} is a directory ({NOT_DIRECTORY_KEY})")

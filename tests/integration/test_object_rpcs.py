@@ -115,6 +115,10 @@ def test_pfsd_get_and_head_are_one_rpc(pfsd_address):
         assert r.status_code == 200, r.text
         assert rpcs.take() == ["InspectFile", "ModifyFile"]
         assert client.is_pfsd is True  # learned from ModifyFile's commit ID
+        # known to be pfsd: a PUT is one RPC (pfsd checks the bucket and the key itself)
+        r = await http.put("/master.one/k", content=body, headers={"x-amz-meta-color": "blue",
+                                                                    "Content-Type": "text/x-test"})
+        assert r.status_code == 200 and rpcs.take() == ["ModifyFile"]
 
         r = await http.get("/master.one/k")  # the metadata is known from the PUT
         assert rpcs.take() == ["GetFile"]
@@ -125,9 +129,10 @@ def test_pfsd_get_and_head_are_one_rpc(pfsd_address):
         assert rpcs.take() == ["InspectFile"]
         assert r.headers["content-length"] == str(len(body)) and r.headers["x-amz-meta-color"] == "blue"
 
-        metacache.CACHE.clear()  # a cold cache: one ListFile (a one-message page), then known
+        metacache.CACHE.clear()  # a cold cache: the sidecar's page comes with GetFile, then known
         r = await http.get("/master.one/k")
-        assert rpcs.take() == ["GetFile", "Pages.ListFile"] and r.headers["x-amz-meta-color"] == "blue"
+        assert rpcs.take() == ["GetFile"] and r.headers["x-amz-meta-color"] == "blue"
+        assert r.headers["content-type"] == "text/x-test"
         r = await http.get("/master.one/k")
         assert rpcs.take() == ["GetFile"] and r.content == body
 
@@ -190,7 +195,7 @@ def test_pfsd_ranges_and_conditions_read_only_what_they_answer(pfsd_address):
     run(pfsd_address, scenario)
 
 
-def test_pfsd_put_checks_overlap_the_upload(pfsd_address):
+def test_pfsd_put_is_one_rpc_that_pfsd_checks(pfsd_address):
     async def scenario(http, rpcs, client):
         await make_bucket(http, rpcs, "master.puts")
         await http.put("/master.puts/k", content=b"x")  # the client learns it talks to pfsd
@@ -199,12 +204,16 @@ def test_pfsd_put_checks_overlap_the_upload(pfsd_address):
         big = b"y" * (3 << 20)
         r = await http.put("/master.puts/dir", content=big)  # a directory: refused, untouched
         assert r.status_code == 400 and "both an object and a prefix" in r.text
+        assert rpcs.take() == ["ModifyFile"]
         assert (await http.get("/master.puts/dir/inner")).content == b"x"
         r = await http.put("/nobranch.puts/k", content=big)  # PFS would create the branch
         assert r.status_code == 404 and "NoSuchBucket" in r.text
         assert (await http.head("/nobranch.puts")).status_code == 404
         r = await http.put("/master.nosuchrepo/k", content=b"z")
         assert r.status_code == 404 and "NoSuchBucket" in r.text
+        r = await http.put("/master.puts/dir/inner/deeper", content=b"z")  # a file above it
+        assert r.status_code == 400 and "both an object and a prefix" in r.text
+        rpcs.take()
         r = await http.put("/master.puts/k", content=b"new", headers={"Content-MD5": "AAAAAAAAAAAAAAAAAAAAAA=="})
         assert r.status_code == 400 and "BadDigest" in r.text
         assert (await http.get("/master.puts/k")).content == b"x"
@@ -290,12 +299,12 @@ def test_pfsd_commit_left_open_by_another_client_is_not_trusted(pfsd_address):
         rpcs.take()
         r = await http.get("/master.open/k")
         assert r.headers["x-amz-meta-color"] == "green"
-        assert rpcs.take() == ["GetFile", "Pages.ListFile"]
+        assert rpcs.take() == ["GetFile"]  # the sidecar's page came with it
         r = await http.put("/master.open/k", content=b"y", headers={"x-amz-meta-color": "red"})
         assert r.headers["x-pfs-commit"] == opened.id  # still the open commit
         r = await http.head("/master.open/k")
         assert r.headers["x-amz-meta-color"] == "red"
-        assert rpcs.take() == ["InspectFile", "InspectFile", "ModifyFile", "Pages.ListFile"]  # never cached
+        assert rpcs.take() == ["InspectFile", "ModifyFile", "Pages.ListFile"]  # never cached
         await client.api.FinishCommit(pb.FinishCommitRequest(commit=opened))
         await http.put("/master.open/k", content=b"z", headers={"x-amz-meta-color": "gold"})
         rpcs.take()

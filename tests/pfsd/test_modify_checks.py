@@ -1,0 +1,64 @@
+"""ModifyFile's request-metadata checks (pfsd extension): ``pfs-existing-branch: 1`` refuses to
+create the branch, ``pfs-not-directory-bin: <path>`` refuses a stream if the path is a
+directory; a refused stream applies nothing. Without them, pachd's behaviour (tested elsewhere)."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import wrappers_pb2
+
+from generated.pfs import pfs_pb2
+from tests.pfsd.conftest import branch_msg, head
+from tests.pfsd.helpers import add, delete, get, put
+
+
+def checked(stub, commit, ops, existing_branch=True, not_dirs=()) -> tuple[grpc.StatusCode, str]:
+    md = ([("pfs-existing-branch", "1")] if existing_branch else []) + [
+        ("pfs-not-directory-bin", p.encode()) for p in not_dirs]
+
+    def requests():
+        yield pfs_pb2.ModifyFileRequest(set_commit=commit)
+        yield from ops
+
+    try:
+        _, call = stub.ModifyFile.with_call(requests(), metadata=md)
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    return grpc.StatusCode.OK, dict(call.trailing_metadata())["pfs-commit-id"]
+
+
+def test_existing_branch_is_required(stub, repo):
+    code, details = checked(stub, head(repo, "nobranch"), [*add("/a", b"x")])
+    assert code == grpc.StatusCode.NOT_FOUND and 'branch "nobranch" not found' in details
+    names = [b.branch.name for b in stub.ListBranch(pfs_pb2.ListBranchRequest(repo=branch_msg(repo).repo))]
+    assert "nobranch" not in names
+    code, _ = checked(stub, head("nosuchrepo"), [*add("/a", b"x")])
+    assert code == grpc.StatusCode.NOT_FOUND
+    put(stub, repo, "/a", b"old")
+    code, commit = checked(stub, head(repo), [delete("/a"), *add("/a", b"new")])
+    assert code == grpc.StatusCode.OK and get(stub, head(repo), "/a") == b"new" and len(commit) == 32
+
+
+def test_a_directory_is_refused_and_nothing_applies(stub, repo):
+    put(stub, repo, "/d/inner", b"x")
+    before = stub.InspectBranch(pfs_pb2.InspectBranchRequest(branch=branch_msg(repo))).head.id
+    code, details = checked(stub, head(repo), [delete("/d"), *add("/d", b"file")], not_dirs=["/d"])
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "/d is a directory" in details
+    assert get(stub, head(repo), "/d/inner") == b"x"
+    assert stub.InspectBranch(pfs_pb2.InspectBranchRequest(branch=branch_msg(repo))).head.id == before
+    # a file, or a path that does not exist, passes; other deletes stay recursive
+    put(stub, repo, "/meta/k/v", b"")
+    code, _ = checked(stub, head(repo), [delete("/f"), *add("/f", b"1"), delete("/meta/k")],
+                      not_dirs=["/f"])
+    assert code == grpc.StatusCode.OK and get(stub, head(repo), "/f") == b"1"
+    code, _ = checked(stub, head(repo), [delete("/f"), *add("/f", b"2")], not_dirs=["/f"])
+    assert code == grpc.StatusCode.OK and get(stub, head(repo), "/f") == b"2"
+    listed = stub.ListFile(pfs_pb2.ListFileRequest(file=pfs_pb2.File(commit=head(repo), path="/")))
+    assert "/meta/" not in {f.file.path for f in listed}
+
+
+def test_without_the_keys_a_missing_branch_is_created(stub, repo):
+    raw = wrappers_pb2.BytesValue(value=b"x")
+    ops = [pfs_pb2.ModifyFileRequest(add_file=pfs_pb2.AddFile(path="/a", raw=raw))]
+    code, _ = checked(stub, head(repo, "fresh"), ops, existing_branch=False)
+    assert code == grpc.StatusCode.OK and get(stub, head(repo, "fresh"), "/a") == b"x"
