@@ -12,7 +12,7 @@ from gateway.ops import listing, multipart
 from gateway.pfs.client import Ref
 from gateway.pfs.errors import AlreadyExists, NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import errors
+from gateway.s3 import acl, errors
 from gateway.s3.names import RESERVED_BRANCH
 from gateway.s3.xml import document, element
 
@@ -22,6 +22,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 async def create_bucket(bucket: str) -> Response:
     """Create the repo (and project) if missing, then the branch."""
     ref = write_ref(bucket)
+    acl.check_canned(request().headers)
     await _check_configuration()
     client = pfs()
     try:

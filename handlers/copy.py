@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from gateway.context import content_type, pfs, request
+from gateway.ops import conditional
 from gateway.ops.copy import SELF_COPY, copy_file, parse_copy_source, resolve
 from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import conditions, errors
+from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import validate_key
 from gateway.s3.xml import document, element, timestamp
 
@@ -34,18 +35,22 @@ async def copy_object(bucket: str, key: str) -> Response:
             == (ref.project, ref.repo, ref.branch)):
         raise errors.invalid_request(SELF_COPY)
     client = pfs()
+    acl.check_canned(headers)
+    cond = conditional.parse(headers)
     src = await resolve(client, src_name)
     conditions.check_copy_preconditions(headers, src.obj.etag, src.obj.last_modified)
     meta = src.meta
     if replaced is not None:
         replaced.etag = src.meta.etag  # the ETag describes the bytes, which are the same
         meta = replaced
+    require = await conditional.check(client, ref, path, key, cond)
     existing = await existing_file(client, ref, path)
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
-    ops = [delete_file(path)] if existing is not None else []  # PFS would append otherwise
-    ops += [copy_file(path, src.file_pb()), *metadata.write_ops(path, meta)]
-    commit = await client.modify_file(ref, ops, f"CopyObject {key}")
+    # Always delete first: PFS would append otherwise, and a racing write may have created it.
+    ops = [delete_file(path), copy_file(path, src.file_pb()), *metadata.write_ops(path, meta)]
+    commit = await conditional.guarded(
+        client.modify_file(ref, ops, f"CopyObject {key}", require=require), cond)
     body = document("CopyObjectResult", [element("LastModified", timestamp(datetime.now(UTC))),
                                          element("ETag", f'"{src.obj.etag}"')])
     out = {"x-amz-version-id": commit, "x-amz-copy-source-version-id": src.ref.commit or ""}

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import copy
+from gateway.ops import conditional, copy
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
@@ -21,7 +21,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import Ref, add_file, copy_file, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import conditions, errors
+from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import validate_key
 from gateway.s3.xml import document, element, timestamp
 
@@ -41,6 +41,7 @@ def _places(bucket: str, key: str) -> tuple[Ref, str, Ref, mp.Layout]:
 async def create_multipart_upload(bucket: str, key: str) -> Response:
     """Record the upload (key and metadata) in one staging commit; return its ID."""
     ref, _, staging, layout = _places(bucket, key)
+    acl.check_canned(request().headers)
     meta = metadata.from_headers(request().headers, content_type())
     await pfs().inspect_branch(ref)  # NoSuchBucket; staging never creates the user's branch
     upload_id = mp.new_upload_id()
@@ -132,6 +133,8 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     requested = mp.parse_complete(body)
     chosen = mp.choose_parts(requested, await mp.all_parts(client, snapshot, layout, upload_id))
     meta.etag = mp.multipart_etag(chosen)
+    cond = conditional.parse(request().headers)
+    require = await conditional.check(client, ref, path, key, cond)
     existing = await _existing(ref, path)
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
@@ -140,7 +143,8 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     ops += metadata.write_ops(path, meta)
 
     async def commit() -> str:
-        version = await client.modify_file(ref, ops, f"CompleteMultipartUpload {key}")
+        version = await conditional.guarded(
+            client.modify_file(ref, ops, f"CompleteMultipartUpload {key}", require=require), cond)
         await _forget(staging, layout, key, upload_id, "CompleteMultipartUpload")
         return version
 

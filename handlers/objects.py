@@ -7,14 +7,16 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
+from gateway.ops import conditional
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import conditions, errors
+from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.overrides import response_overrides
 
 
 async def put_object(bucket: str, key: str) -> Response:
@@ -24,6 +26,9 @@ async def put_object(bucket: str, key: str) -> Response:
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
     client = pfs()
+    acl.check_canned(request().headers)
+    cond = conditional.parse(request().headers)
+    require = await conditional.check(client, ref, path, key, cond)
     # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
     # refused. pfsd applies nothing of a stream before it ends, so there the look-up runs
@@ -46,7 +51,8 @@ async def put_object(bucket: str, key: str) -> Response:
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
-        commit = await client.modify_file(ref, ops(), f"PutObject {key}")
+        commit = await conditional.guarded(
+            client.modify_file(ref, ops(), f"PutObject {key}", require=require), cond)
     finally:
         if not check.done():
             check.cancel()
@@ -87,14 +93,16 @@ async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str |
     return ObjectInfo.from_file_info(key, info, meta)
 
 
-async def head_object(bucket: str, key: str, version_id: str | None = None) -> Response:
+async def head_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
     """Size, ETag, dates and metadata from InspectFile (and the metadata); content is never read."""
+    overrides = response_overrides(request().query_params, request().headers)
     ref, path = _target(bucket, key, version_id)
     obj = await _inspect(pfs(), ref, path, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
     rng = conditions.parse_range(headers.get("range"), obj.size)
     out = obj.headers()
+    out.update(overrides)
     if rng is None:
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
@@ -107,7 +115,7 @@ async def head_object(bucket: str, key: str, version_id: str | None = None) -> R
 SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
 
 
-async def get_object(bucket: str, key: str, version_id: str | None = None) -> Response:
+async def get_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
     """Stream the file, whole or one range, from one commit.
 
     Against pfsd one GetFile is the whole conversation: its first answer is the FileInfo, which
@@ -117,6 +125,7 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
     req = request()
     if req.method == "HEAD":  # Starlette routes HEAD to a GET route: answer as HeadObject
         return await head_object(bucket, key, version_id)
+    overrides = response_overrides(req.query_params, req.headers)
     ref, path = _target(bucket, key, version_id)
     headers = req.headers
     range_header = headers.get("range")
@@ -137,6 +146,7 @@ async def get_object(bucket: str, key: str, version_id: str | None = None) -> Re
             reader.cancel()
         raise
     out = obj.headers()
+    out.update(overrides)
     start, end, status = 0, obj.size - 1, 200
     if rng is not None:
         start, end = rng

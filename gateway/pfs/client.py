@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -54,6 +54,9 @@ FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the F
 DESCRIPTION_KEY = "pfs-commit-description-bin"
 DESCRIPTION_MAX = 4096  # bytes (pfsd keeps no more; keys are at most 1,024)
 AUTH_TOKEN_KEY = "authn-token"  # pachd's metadata key for a Pachyderm auth token
+# pfsd's request metadata on ModifyFile: conditions checked in the commit's transaction (pachd
+# ignores it; callers check beforehand too, see gateway.ops.conditional)
+REQUIRE_KEY = "pfs-require-bin"
 
 # Called with (ref, commit ID) after each ModifyFile that succeeded (gateway.pfs.metacache watches
 # for writes into commits it holds).
@@ -65,6 +68,15 @@ request_token: ContextVar[str | None] = ContextVar("pfs_request_token", default=
 
 
 _COMMITS: dict[tuple[str, str, str, str | None], pb.Commit] = {}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A condition for a ModifyFile to commit: the file at ``path`` is absent (``md5`` None) or
+    holds content with that MD5 (hex), just before the stream's changes apply."""
+
+    path: str
+    md5: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +229,7 @@ class PFS:
 
     @translate
     async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable,
-                          description: str = "") -> str:
+                          description: str = "", require: Sequence[Requirement] = ()) -> str:
         """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
 
         ``description`` names the commit in the history: the S3 operation and its key or count
@@ -226,9 +238,15 @@ class PFS:
         more calls and serialize writers on the open commit).
 
         If ``ops`` raises, the stream is cancelled before it completes, so PFS applies none of
-        it, and the exception propagates.
+        it, and the exception propagates. ``require``: conditions pfsd checks atomically with
+        the commit (a failure raises :class:`~gateway.pfs.errors.ConditionFailed`); pachd
+        ignores them, and with extensions off they are not sent.
         """
-        call = self.api.ModifyFile(metadata=self._describe(description))
+        metadata = self._describe(description)
+        if require and self.use_extensions:
+            doc = [{"path": r.path, "md5": r.md5} for r in require]
+            metadata += ((REQUIRE_KEY, json.dumps(doc).encode()),)
+        call = self.api.ModifyFile(metadata=metadata)
         try:
             await call.write(pb.ModifyFileRequest(set_commit=ref.commit_pb()))
             if hasattr(ops, "__aiter__"):

@@ -57,6 +57,14 @@ class FailedPrecondition(PFSError):
     code = "FAILED_PRECONDITION"
 
 
+class ConditionFailed(FailedPrecondition):
+    """A ModifyFile's requirement (pfsd's ``pfs-require-bin``) did not hold at commit time."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.missing = "does not exist" in message  # else: exists, or has changed
+
+
 class Unavailable(PFSError):
     code = "UNAVAILABLE"
 
@@ -83,6 +91,8 @@ def from_rpc_error(e: grpc.aio.AioRpcError) -> PFSError:
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE):
         return InvalidArgument(message)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
+        if message.startswith("precondition failed:"):
+            return ConditionFailed(message)
         return FailedPrecondition(message)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable(message)
@@ -120,6 +130,9 @@ def to_s3(err: PFSError, bucket: str = "", key: str = "") -> S3Error:
         return errors.S3Error(404, "NoSuchKey" if key else "NoSuchBucket", err.message)
     if isinstance(err, InvalidArgument):
         return errors.invalid_argument(err.message)
+    if isinstance(err, ConditionFailed):
+        return errors.precondition_failed("If-Match" if err.missing or "changed" in err.message
+                                          else "If-None-Match")
     if isinstance(err, FailedPrecondition):
         if _COLLISION.search(err.message):
             return errors.path_conflict(key, err.message)

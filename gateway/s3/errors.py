@@ -138,6 +138,12 @@ def precondition_failed(condition: str) -> S3Error:
                    Condition=condition)
 
 
+def conditional_request_conflict() -> S3Error:
+    return S3Error(409, "ConditionalRequestConflict",
+                   "A conflicting operation occurred while this conditional request was in "
+                   "progress against this resource. Please try again.")
+
+
 def service_unavailable(message: str = "Please reduce your request rate.") -> S3Error:
     err = S3Error(503, "ServiceUnavailable", message)
     err.headers["Retry-After"] = "1"

@@ -8,8 +8,10 @@ messages to one path append, so big files arrive as many chunks and stream to di
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf import empty_pb2
@@ -25,6 +27,8 @@ from pfsd.store.meta import CommitRec
 
 Ctx = grpc.aio.ServicerContext
 COMMIT_ID_KEY = "pfs-commit-id"  # trailing metadata: the commit a ModifyFile wrote (pfsd extension)
+# request metadata (pfsd extension): conditions on the target's files, checked in the transaction
+REQUIRE_KEY = "pfs-require-bin"
 STAGED_INLINE_MAX = 64 * 1024 * 1024  # past this, small files of one stream go to blobs
 
 
@@ -125,6 +129,7 @@ class ModifyServicer:
     ) -> empty_pb2.Empty:
         staging = _Staging(self.backend)
         target: pfs_pb2.Commit | None = None
+        requires = _requirements(context)
         try:
             async for req in request_iterator:
                 which = req.WhichOneof("body")
@@ -153,7 +158,8 @@ class ModifyServicer:
             await staging.close_file()
             if target is None:
                 raise errors.invalid("ModifyFile: no commit was set")
-            commit_id = await self._apply(target, staging.changes, commit_description(context))
+            commit_id = await self._apply(target, staging.changes, commit_description(context),
+                                          requires)
         except BaseException:
             staging.abort()
             raise
@@ -216,7 +222,8 @@ class ModifyServicer:
                 staging.held.append(content.blob)
             staging.put(dst_path, content)
 
-    async def _apply(self, target: pfs_pb2.Commit, changes: list[ch.Change], description: str) -> str:
+    async def _apply(self, target: pfs_pb2.Commit, changes: list[ch.Change], description: str,
+                     requires: Sequence[Requirement] = ()) -> str:
         key = repo_key(target.repo if target.repo.name else target.branch.repo)
         branch, commit_id = target.branch.name, target.id
         backend = self.backend
@@ -227,9 +234,11 @@ class ModifyServicer:
                 repo, commit = meta.resolve(conn, key, branch, commit_id)
                 if commit.finished is not None:
                     raise errors.commit_finished(commit_str(str(repo), commit.id))
+                _check(conn, commit, requires)
             else:
                 repo, commit = meta.repo_and_head(conn, key, branch)
                 validate_name("branch", branch)
+                _check(conn, commit, requires)  # against the head this stream builds on
                 if commit is None or commit.finished is not None:
                     # pachd: writing to a branch whose head is finished opens and closes a commit
                     # the description (pfsd extension) names only a commit this stream creates;
@@ -240,3 +249,44 @@ class ModifyServicer:
             return commit.id
 
         return await backend.writer.submit(job)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A condition on one file of the target, as it is just before the stream's changes apply:
+    absent (``md5`` None), or present with that content MD5 (hex)."""
+
+    path: str
+    md5: str | None
+
+
+def _requirements(context: Ctx) -> list[Requirement]:
+    """The ``pfs-require-bin`` metadata: JSON ``[{"path": "/a", "md5": "<hex>" | null}, ...]``."""
+    raw = next((v for k, v in context.invocation_metadata() or () if k == REQUIRE_KEY), None)
+    if raw is None:
+        return []
+    try:
+        doc = json.loads(raw)
+        return [Requirement(clean_path(r["path"]), r.get("md5")) for r in doc]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise errors.invalid(f"malformed {REQUIRE_KEY} metadata") from None
+
+
+def _check(conn: sqlite3.Connection, commit: CommitRec | None, requires: Sequence[Requirement]) -> None:
+    """Raise FAILED_PRECONDITION ``precondition failed: ...`` unless every requirement holds.
+
+    Runs inside the writer's transaction, so no other write can come between the check and
+    the changes: of two racing streams that require a path to be absent, exactly one commits.
+    """
+    if not requires:
+        return
+    view = meta.chain(conn, commit) if commit is not None else None
+    for req in requires:
+        row = views.lookup(conn, view, req.path) if view else None
+        if req.md5 is None:
+            if row is not None:
+                raise errors.precondition(f"precondition failed: file {req.path} exists")
+        elif row is None:
+            raise errors.precondition(f"precondition failed: file {req.path} does not exist")
+        elif (row.md5 or b"").hex() != req.md5.lower():
+            raise errors.precondition(f"precondition failed: file {req.path} has changed")
