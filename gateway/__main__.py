@@ -11,8 +11,9 @@ from gateway import lean  # lean before gateway.app: see gateway/lean.py
 from gateway.auth.authenticator import Authenticator, PachdAuth
 from gateway.server import logs
 from gateway.server.app import create_app
-from gateway.server.config import Config, parse_args
+from gateway.server.config import Config, is_loopback, parse_args
 from gateway.server.embedded import EmbeddedPFS
+from gateway.server.security import HostPolicy
 
 log = logging.getLogger("gateway")
 
@@ -27,7 +28,9 @@ def serve(config: Config) -> int:
         log.info("embedded PFS server ready at %s (data in %s)", address, config.data_dir)
     try:
         # Against pfsd too: the probe finds its auth "not activated", as it would a pachd's.
-        app = create_app(address, Authenticator(config.credentials, PachdAuth(address)))
+        app = create_app(address, Authenticator(config.credentials, PachdAuth(address)),
+                         HostPolicy(config.host, config.port, config.allowed_hosts),
+                         config.metrics_public, config.session_idle)
         uv = uvicorn.Config(app, host=config.host, port=config.port, loop="uvloop",
                             http="httptools", access_log=False, log_level=config.log_level,
                             lifespan="on", server_header=False, date_header=True,
@@ -43,6 +46,11 @@ def serve(config: Config) -> int:
         log.info("S3 gateway listening on http://%s:%d (PFS at %s; %s)", config.host, config.port,
                  address, f"{len(config.credentials)} credential(s), SigV4 required"
                  if config.credentials else "anonymous unless pachd auth is active")
+        if not config.allowed_hosts and not is_loopback(config.host):
+            log.warning("listening on %s: browsers (explorer, /~/ endpoints%s) are answered only "
+                        "under IP addresses and localhost; add the names they use with "
+                        "--allowed-hosts", config.host,
+                        "" if config.credentials else ", S3 requests")
         _Server(uv).run()
     finally:
         if embedded:

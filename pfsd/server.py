@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import grpc
 from pfsd.api.base import Backend
 from pfsd.api.servicer import register
 from pfsd.libc import tune_malloc
+from pfsd.lock import DataDirInUse, acquire
 
 log = logging.getLogger("pfsd")
 MiB = 1024 * 1024
@@ -37,6 +39,10 @@ async def serve(listen: str, data_dir: Path, metrics_listen: str | None = None) 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tune_malloc()
+    try:
+        lock = acquire(data_dir)  # before anything in it is opened; held until we exit
+    except DataDirInUse as e:
+        raise SystemExit(f"pfsd: {e}") from None
     backend = Backend(data_dir)
     interceptors = []
     if metrics_listen:
@@ -59,3 +65,4 @@ async def serve(listen: str, data_dir: Path, metrics_listen: str | None = None) 
     log.info("pfsd stopping")
     await server.stop(grace=2)
     backend.close()
+    os.close(lock)

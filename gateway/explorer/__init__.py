@@ -51,8 +51,9 @@ def mount(s3: ASGIApp, explorer: ASGIApp) -> ASGIApp:
     return router
 
 
-def create_explorer(auth: Authenticator | None) -> ASGIApp:
-    """The explorer's Starlette app; ``auth`` decides whether it asks for a login."""
+def create_explorer(auth: Authenticator | None, idle: float = 0) -> ASGIApp:
+    """The explorer's Starlette app; ``auth`` decides whether it asks for a login; ``idle``
+    seconds without a page end a session (0: only the 8-hour limit)."""
     from gateway.explorer.routes import build
 
-    return build(auth)
+    return build(auth, idle)

@@ -16,7 +16,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import PFS, Ref
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import to_ref
-from gateway.s3.names import BucketRef, parse_bucket
+from gateway.s3.names import RESERVED_BRANCH, BucketRef, parse_bucket
 from generated.pfs import pfs_pb2 as pb
 
 PAGE_SIZE = 100  # entries of a folder page
@@ -61,8 +61,11 @@ async def buckets(client: PFS) -> list[RepoRow]:
     for repo in repos:
         project = repo.repo.project.name or "default"
         row = RepoRow(project, repo.repo.name)
+        visible = [br for br in repo.branches if br.name != RESERVED_BRANCH]  # gateway state
+        if repo.branches and not visible:
+            continue  # only the gateway's hidden branch: no bucket (e.g. s3g-sessions)
         rows.append(row)
-        for branch in repo.branches:
+        for branch in visible:
             b = BucketRef(project, repo.repo.name, branch.name)
             row.branches.append(BranchRow(b.name, branch.name, "", None))
             lookups.append((row.branches[-1], to_ref(b)))

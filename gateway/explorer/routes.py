@@ -19,7 +19,10 @@ Keys never end with ``/`` (a PFS rule), so a trailing slash tells a folder from 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import secrets
+import time
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -33,6 +36,7 @@ from starlette.routing import Route
 from gateway import context
 from gateway.auth.authenticator import Authenticator
 from gateway.explorer import PREFIX, pages, session, views
+from gateway.explorer.throttle import Throttle
 from gateway.explorer.views import breakable, href, human_size, open_bucket, size_change, when
 from gateway.ops.objects import committed_at, etag_of
 from gateway.pfs.client import Ref, request_token
@@ -41,6 +45,7 @@ from gateway.s3 import errors
 from gateway.s3.names import validate_key
 
 TEMPLATES = Path(__file__).parent / "templates"
+log = logging.getLogger("gateway.explorer")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -52,7 +57,9 @@ SECURITY_HEADERS = {
 }
 
 
-def build(auth: Authenticator | None) -> Starlette:
+def build(auth: Authenticator | None, idle: float = 0) -> Starlette:
+    """The explorer; ``idle``: seconds without a page that end a session (0: no limit)."""
+    brake = Throttle()  # failed logins, per client address and access key (this process)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals.update(href=href, human_size=human_size, size_change=size_change, when=when, base=PREFIX,
@@ -69,7 +76,7 @@ def build(auth: Authenticator | None) -> Starlette:
         async def endpoint(request: Request) -> Response:
             sess = None
             if await session.login_required(auth):
-                sess = session.read(auth, request.cookies.get(session.COOKIE))
+                sess = await session.check(auth, request.cookies.get(session.COOKIE), idle)
                 if sess is None:
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return RedirectResponse(f"{PREFIX}/login?" + urlencode({"next": target}),
@@ -77,7 +84,13 @@ def build(auth: Authenticator | None) -> Starlette:
                 request.scope["explorer_session"] = sess
             token = request_token.set(sess.token) if sess is not None and sess.token else None
             try:
-                return await fn(request)
+                resp = await fn(request)
+                if idle and sess is not None and time.time() - sess.seen >= min(60.0, idle / 4):
+                    renewed = session.renewed(auth, sess)  # the idle clock restarts
+                    if renewed is not None:
+                        _set_cookie(request, resp, session.COOKIE, renewed,
+                                    max(1, int(sess.expires - time.time())))
+                return resp
             except (PFSError, errors.S3Error) as e:
                 err = to_s3(e) if isinstance(e, PFSError) else e
                 if err.status >= 500:
@@ -145,13 +158,27 @@ def build(auth: Authenticator | None) -> Starlette:
         target = _safe_next(str(form.get("next") or ""))
         csrf = request.cookies.get(session.CSRF_COOKIE, "")
         ok_csrf = bool(csrf) and secrets.compare_digest(csrf, str(form.get("csrf") or ""))
-        cookie = None
-        if ok_csrf:
-            cookie = await session.log_in(auth, str(form.get("access_key") or ""), str(form.get("secret_key") or ""))
+        access_key = str(form.get("access_key") or "")
+        client = request.client.host if request.client else "-"
+        keys = brake.keys(client, access_key)
+        wait = brake.retry_after(keys)
+        cookie, outcome = None, "refused (no CSRF token)"
+        if wait:
+            outcome = f"throttled ({wait} s)"  # no secret is compared while closed
+        elif ok_csrf:
+            cookie = await session.log_in(auth, access_key, str(form.get("secret_key") or ""))
+            (brake.succeeded if cookie else brake.failed)(keys)
+            outcome = "ok" if cookie else "failed"
+        # one line per attempt; the key only if configured (against pachd it is a token)
+        who = access_key if access_key in auth.credentials else \
+            "unknown:" + hashlib.sha256(access_key.encode()).hexdigest()[:8]
+        log.info("explorer login %s: access key %s from %s", outcome, who, client)
         if cookie is None:
             fresh = secrets.token_urlsafe(16)
-            resp = render(request, "login.html", status=401 if ok_csrf else 403, user=None, csrf=fresh,
-                          next=target, failed=True)
+            resp = render(request, "login.html", status=429 if wait else 401 if ok_csrf else 403,
+                          user=None, csrf=fresh, next=target, failed=True, retry_after=wait)
+            if wait:
+                resp.headers["Retry-After"] = str(wait)
             _set_cookie(request, resp, session.CSRF_COOKIE, fresh, 600)
             return resp
         resp = RedirectResponse(target, status_code=303)
@@ -164,7 +191,7 @@ def build(auth: Authenticator | None) -> Starlette:
         sess = session.read(auth, cookie) if auth is not None else None
         form = await request.form()
         if sess is not None and secrets.compare_digest(sess.csrf, str(form.get("csrf") or "")):
-            session.log_out(cookie)
+            await session.end(sess, cookie)
         resp = RedirectResponse(f"{PREFIX}/login", status_code=303)
         resp.delete_cookie(session.COOKIE, path=PREFIX)
         return resp

@@ -38,6 +38,7 @@ from gateway.s3.xml import error_document
 from gateway.server import tuning
 from gateway.server.dispatch import DOCS_PATHS, Dispatcher
 from gateway.server.middleware import RequestContext
+from gateway.server.security import S3_HEADERS, HostPolicy
 from gateway.server.spec import ordered_spec
 
 log = logging.getLogger("gateway")
@@ -120,10 +121,14 @@ async def error_response(request, exc: Exception) -> ConnexionResponse:
                              mimetype=None if head else "application/xml")
 
 
-def create_app(pfs_address: str, auth: Authenticator | None = None) -> ASGIApp:
+def create_app(pfs_address: str, auth: Authenticator | None = None,
+               hosts: HostPolicy | None = None, metrics_public: bool = False,
+               session_idle: float = 0) -> ASGIApp:
     """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``.
 
-    ``auth`` checks request signatures (and pachd tokens); None serves everyone.
+    ``auth`` checks request signatures (and pachd tokens); None serves everyone. ``hosts``:
+    the Host names answered (None: any); ``metrics_public`` opens ``/~/metrics`` to unsigned
+    requests when key pairs are configured; ``session_idle``: the explorer's idle timeout.
     """
 
     @contextlib.asynccontextmanager
@@ -159,5 +164,6 @@ def create_app(pfs_address: str, auth: Authenticator | None = None) -> ASGIApp:
 
     # The web explorer (/~/explorer/) sits beside the S3 stack: its own request context without
     # SigV4 (browsers cannot sign; it has a login of its own), never seen by S3 routing.
-    explorer = RequestContext(create_explorer(auth))
-    return mount(RequestContext(cx, ready=ready, auth=auth), explorer)
+    explorer = RequestContext(create_explorer(auth, session_idle), hosts=hosts, browser=True)
+    return mount(RequestContext(cx, ready=ready, auth=auth, hosts=hosts, headers=S3_HEADERS,
+                                metrics_public=metrics_public), explorer)

@@ -14,7 +14,8 @@ CREDENTIALS_HELP = """\
 credentials:
   With no credentials the gateway is anonymous: anyone who reaches the port may read and
   write, so it listens on 127.0.0.1 and refuses any other address unless --allow-anonymous.
-  With credentials, every request but /~/health, /~/ready and /~/docs must carry an AWS
+  With credentials, every request but /~/health, /~/ready and /~/docs (and /~/metrics
+  with --metrics-public) must carry an AWS
   Signature V4 (Authorization header or presigned URL; signed aws-chunked uploads are checked
   chunk by chunk). Key pairs come from any of:
     --access-key KEY --secret-key SECRET   (env S3GW_ACCESS_KEY / S3GW_SECRET_KEY)
@@ -42,6 +43,9 @@ class Config:
     shutdown_grace: float = 30.0  # seconds in-flight requests get after SIGTERM/Ctrl-C
     keep_alive: float = 60.0  # seconds an idle client connection stays open
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-Proto/-For are believed
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names answered besides ours
+    metrics_public: bool = False  # /~/metrics without a signature even with credentials
+    session_idle: float = 0  # seconds without an explorer page that end its session (0: off)
 
     @property
     def embedded(self) -> bool:
@@ -114,6 +118,19 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="behind a reverse proxy: the addresses (comma-separated, or *) whose "
                          "X-Forwarded-Proto and X-Forwarded-For headers are believed (env "
                          "S3GW_FORWARDED_ALLOW_IPS; default none: the headers are ignored)")
+    ap.add_argument("--allowed-hosts", default=env("S3GW_ALLOWED_HOSTS", ""),
+                    help="comma-separated Host names answered besides localhost and this "
+                         "listener's addresses (DNS rebinding protection): NAME (any port), "
+                         "NAME:PORT, .DOMAIN or *.DOMAIN (it and its subdomains), or * (any: "
+                         "turns the check off) (env S3GW_ALLOWED_HOSTS)")
+    ap.add_argument("--metrics-public", action="store_true",
+                    default=_truthy(env("S3GW_METRICS_PUBLIC")),
+                    help="serve /~/metrics without a signature even when credentials are "
+                         "configured (env S3GW_METRICS_PUBLIC=1)")
+    ap.add_argument("--session-idle-timeout", type=float,
+                    default=float(env("S3GW_SESSION_IDLE_TIMEOUT", "0")),
+                    help="seconds without an explorer page after which its login ends (env "
+                         "S3GW_SESSION_IDLE_TIMEOUT; default 0: only the 8-hour limit)")
     a = ap.parse_args(argv)
     credentials: dict[str, str] = {}
     if (a.access_key is None) != (a.secret_key is None):
@@ -131,4 +148,6 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   log_level=a.log_level, access_log=not a.no_access_log, log_json=a.log_json,
                   credentials=credentials,
                   allow_anonymous=a.allow_anonymous, shutdown_grace=a.shutdown_grace,
-                  keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips)
+                  keep_alive=a.keep_alive, forwarded_allow_ips=a.forwarded_allow_ips,
+                  allowed_hosts=[h.strip() for h in a.allowed_hosts.split(",") if h.strip()],
+                  metrics_public=a.metrics_public, session_idle=max(0.0, a.session_idle_timeout))

@@ -1,12 +1,15 @@
 """The embedded PFS server as a child process, on a Unix socket in its data directory.
 
 The child dies with the gateway (PR_SET_PDEATHSIG), so neither Ctrl-C nor kill -9 of the
-gateway leaves a stray server behind.
+gateway leaves a stray server behind. pfsd owns its data directory through an exclusive flock
+on ``pfsd.lock`` (see docs/pfsd.md); the gateway looks at that lock before it starts one, so a
+second gateway on a directory in use stops at once with the owner's PID instead of serving.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import signal
 import subprocess
@@ -19,6 +22,25 @@ import grpc
 from generated.pfs import pfs_pb2, pfs_pb2_grpc
 
 READY_TIMEOUT = 30.0
+LOCK_NAME = "pfsd.lock"  # pfsd's own name for it (pfsd.lock): the two must agree
+
+
+def data_dir_owner(data_dir: Path) -> str | None:
+    """The PID of the live process that owns ``data_dir``, or None if no one does.
+
+    A shared lock is only refused while pfsd holds its exclusive one; it is dropped at once.
+    """
+    try:
+        fd = os.open(data_dir / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+    finally:
+        os.close(fd)
+    return None
 
 
 def _die_with_parent() -> None:
@@ -41,6 +63,11 @@ class EmbeddedPFS:
     def start(self) -> str:
         """Start pfsd and wait until it answers; returns its gRPC address."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        owner = data_dir_owner(self.data_dir)
+        if owner is not None:
+            raise SystemExit(f"the data directory {self.data_dir} is in use by another PFS server "
+                             f"(PID {owner}); two servers must never write one data directory: "
+                             "stop it, or point this gateway at it with --pachd-address")
         cmd = [sys.executable, "-m", "pfsd", "--listen", self.address, "--data-dir", str(self.data_dir)]
         # Its own process group: a Ctrl-C in the terminal reaches only the gateway, which
         # drains its requests and then stops the server (see stop).

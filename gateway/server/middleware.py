@@ -1,5 +1,5 @@
 """The outermost ASGI layer: request IDs, one log line per request, metrics, health,
-authentication and S3 XML errors.
+Host checking, authentication, security headers and S3 XML errors.
 
 Everything here runs on every request, so it stays a single plain ASGI callable (no
 ``BaseHTTPMiddleware``) doing a few dictionary operations. Authentication (SigV4, see
@@ -21,6 +21,8 @@ from gateway.pfs.client import request_token
 from gateway.s3 import errors
 from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
+from gateway.server import security
+from gateway.server.security import HostPolicy
 from gateway.server.spec import operations
 
 log = logging.getLogger("gateway.access")
@@ -32,8 +34,9 @@ HEALTH_PATHS = ("/~/health", "/~/ready")
 # uvicorn's httptools parser has no limit of its own: this bounds what reaches the app.
 MAX_HEADER_BYTES = 16 * 1024
 METRICS_PATH = "/~/metrics"
-# no signature needed (metrics hold no object data; keep the port off the open network)
-PUBLIC_PREFIXES = ("/~/health", "/~/ready", "/~/metrics", "/~/docs", "/~/openapi.json")
+DOCS_PREFIX = "/~/docs"
+# no signature needed (/~/metrics is answered before this is looked at: see metrics_public)
+PUBLIC_PREFIXES = ("/~/health", "/~/ready", "/~/docs", "/~/openapi.json")
 
 
 def new_request_id() -> str:
@@ -67,13 +70,26 @@ def _has_body(scope: Scope) -> bool:
 
 
 class RequestContext:
-    """Request ID on every response, access log, health endpoints, last-resort error XML."""
+    """Request ID on every response, access log, health endpoints, last-resort error XML.
+
+    ``hosts``: the Host names answered (None: any). With configured key pairs, S3 requests
+    are signed, Host included, so only ``/~/`` paths are held to the list then; ``browser``
+    (the explorer) always is. ``headers`` go on every response but ``/~/docs``'s, which get
+    their own (:func:`gateway.server.security.docs`).
+    """
 
     def __init__(self, app: ASGIApp, ready: ReadyCheck | None = None,
-                 auth: Authenticator | None = None) -> None:
+                 auth: Authenticator | None = None, hosts: HostPolicy | None = None,
+                 headers: list[tuple[bytes, bytes]] | None = None, browser: bool = False,
+                 metrics_public: bool = False) -> None:
         self.app = app
         self.ready = ready
         self.auth = auth  # None: anonymous
+        self.hosts = hosts
+        self.headers = headers or []
+        self.all_hosts_checked = browser or auth is None or not auth.credentials
+        # with key pairs configured, /~/metrics wants a signature unless opened on purpose
+        self.metrics_open = metrics_public or auth is None
         metrics.bind_operations(sorted({op.name for op in operations()}))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,7 +117,8 @@ class RequestContext:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 sent["status"] = message["status"]
-                headers = [*message.get("headers", ()), (b"x-amz-request-id", request_id.encode())]
+                headers = [*message.get("headers", ()), (b"x-amz-request-id", request_id.encode()),
+                           *extra_headers]
                 if body["pending"]:
                     # Answered before reading the whole body (an early error): the rest of it
                     # would be parsed as the next request, so this connection must end here.
@@ -112,16 +129,28 @@ class RequestContext:
             await send(message)
 
         token = None
+        docs = path.startswith(DOCS_PREFIX)
+        extra_headers = () if docs else self.headers
         metrics.state.in_flight += 1
         try:
             if _header_bytes(scope) > MAX_HEADER_BYTES:
                 raise S3Error(400, "RequestHeaderSectionTooLarge",
                               f"Your request header section exceeds the maximum allowed size "
                               f"({MAX_HEADER_BYTES} bytes).")
+            # (health and readiness say only "ok": probes may use any Host)
+            if self.hosts is not None and path not in HEALTH_PATHS and (
+                    self.all_hosts_checked or path.startswith("/~")):
+                host = security.host_of(scope)
+                if not self.hosts.allows(host):
+                    raise security.misdirected(host or "")
             if path in HEALTH_PATHS:
                 await self._health(path, send_wrapper)
             elif path == METRICS_PATH:
+                if not self.metrics_open:
+                    await self.auth.authenticate(scope)
                 await _metrics(send_wrapper)
+            elif docs:
+                await security.docs(self.app, scope, receive_wrapper, send_wrapper)
             else:
                 receive_app = receive_wrapper
                 if self.auth is not None and not path.startswith(PUBLIC_PREFIXES):

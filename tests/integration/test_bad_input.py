@@ -82,7 +82,7 @@ def test_body_shorter_than_content_length_writes_nothing(gateway, endpoint, buck
     client, and the point is that nothing is committed and no temporary data stays behind."""
     host, port = endpoint.removeprefix("http://").split(":")
     s = socket.create_connection((host, int(port)))
-    s.sendall(f"PUT /{bucket}/partial HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n".encode())
+    s.sendall(f"PUT /{bucket}/partial HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 4000000\r\n\r\n".encode())
     s.sendall(b"a" * sent)
     time.sleep(0.3)
     if how == "half-close":
@@ -109,7 +109,7 @@ def test_xml_body_cut_short_is_incomplete_body_not_a_crash(gateway, endpoint):
     bucket = f"master.{unique_repo()}"
     host, port = endpoint.removeprefix("http://").split(":")
     s = socket.create_connection((host, int(port)))
-    s.sendall(f"PUT /{bucket} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<Create".encode())
+    s.sendall(f"PUT /{bucket} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 100\r\n\r\n<Create".encode())
     time.sleep(0.3)
     s.close()
     deadline = time.monotonic() + 10

@@ -67,8 +67,9 @@ def test_request_counts_match_a_known_workload(gw):
     assert after["process_resident_memory_bytes"] > 0
 
 
-def test_metrics_need_no_signature_and_no_bucket_can_take_the_path(tmp_path):
-    g = Gateway(tmp_path / "data", "--access-key", "AK", "--secret-key", "SK")
+def test_public_metrics_need_no_signature_and_no_bucket_can_take_the_path(tmp_path):
+    # (with credentials and without --metrics-public they do: see test_security)
+    g = Gateway(tmp_path / "data", "--access-key", "AK", "--secret-key", "SK", "--metrics-public")
     try:
         r = httpx.get(g.url + "/~/metrics", timeout=5)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
