@@ -43,7 +43,7 @@ browser-deps:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-# Debian-packaged S3 clients for tests/integration/test_client_matrix.py (as root); without them
+# Debian-packaged S3 clients (rclone, s3fs-fuse) for test_client_matrix.py and test_folders.py (as root); without them
 # those tests skip with their reason. CI runs it before `make test`.
 client-deps:
 	command -v rclone >/dev/null && command -v s3fs >/dev/null || \

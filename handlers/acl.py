@@ -12,7 +12,7 @@ from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs.client import Ref
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, errors
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import is_commit_id, object_path
 
 
 def _policy() -> Response:
@@ -34,7 +34,7 @@ async def _object_exists(bucket: str, key: str, version_id: str | None = None,
         if not is_commit_id(version_id):
             raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
         ref = Ref(ref.project, ref.repo, ref.branch, version_id)
-    info = await existing_file(pfs(), ref, validate_key(key))
+    info = await existing_file(pfs(), ref, object_path(key))  # a folder marker has ACLs too
     if info is None or is_directory(info):
         raise errors.no_such_key(key)
 

@@ -94,7 +94,6 @@ async def list_objects(bucket: str, prefix: str = "", delimiter: str | None = No
                        marker: str | None = None, max_keys: int | None = None,
                        encoding_type: str | None = None) -> Response:
     """ListObjects (version 1): one page of keys and common prefixes."""
-    listing.check_delimiter(delimiter)
     ref = read_ref(bucket)
     limit = listing.MAX_KEYS if max_keys is None else min(max_keys, listing.MAX_KEYS)
     page = await _page(ref, prefix or "", delimiter, marker, limit)
@@ -128,7 +127,6 @@ async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None =
                           continuation_token: str | None = None, start_after: str | None = None,
                           fetch_owner: bool = False, list_type: str = "2") -> Response:
     """ListObjectsV2: one page, resumed from an opaque continuation token."""
-    listing.check_delimiter(delimiter)
     ref = read_ref(bucket)
     limit = listing.MAX_KEYS if max_keys is None else min(max_keys, listing.MAX_KEYS)
     after = listing.decode_token(continuation_token) if continuation_token else start_after

@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from starlette.responses import Response
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional
+from gateway.ops import conditional, folders
 from gateway.ops.copy import SELF_COPY, copy_file, parse_copy_source, resolve
 from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import acl, conditions, errors
-from gateway.s3.names import validate_key
+from gateway.s3 import acl, conditions, errors, tagging
+from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
 
 async def copy_object(bucket: str, key: str) -> Response:
     """Copy the source (any bucket, any commit) with its metadata, or REPLACE it from headers."""
     ref = write_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
     headers = request().headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive",
                                       headers.get("x-amz-metadata-directive"))
     replaced = metadata.from_headers(headers, content_type()) if directive == "REPLACE" else None
+    tag_directive = headers.get("x-amz-tagging-directive", "COPY").upper()
+    if tag_directive not in ("COPY", "REPLACE"):
+        raise errors.invalid_argument("Unknown tagging directive.", "x-amz-tagging-directive",
+                                      headers.get("x-amz-tagging-directive"))
+    new_tags = (tagging.from_header(headers) or {}) if tag_directive == "REPLACE" else None
     src_name = parse_copy_source(headers["x-amz-copy-source"])
     src_ref = read_ref(src_name.bucket)
     if (directive == "COPY" and src_name.key == key and src_name.version_id is None
@@ -38,11 +44,17 @@ async def copy_object(bucket: str, key: str) -> Response:
     acl.check_canned(headers)
     cond = conditional.parse(headers)
     src = await resolve(client, src_name)
+    if is_folder_key(key) and src.obj.size:
+        raise folders.not_empty(key)
     conditions.check_copy_preconditions(headers, src.obj.etag, src.obj.last_modified)
     meta = src.meta
     if replaced is not None:
         replaced.etag = src.meta.etag  # the ETag describes the bytes, which are the same
+        replaced.parts = src.meta.parts  # and so do the part sizes
         meta = replaced
+    # the tags: the source's (COPY, the default) or x-amz-tagging's (REPLACE), whatever the
+    # metadata directive says (the source's ObjectMeta may be cached: never changed in place)
+    meta = dataclasses.replace(meta, tags=src.meta.tags if new_tags is None else new_tags)
     require = await conditional.check(client, ref, path, key, cond)
     existing = await existing_file(client, ref, path)
     if existing is not None and is_directory(existing):

@@ -14,7 +14,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import write_ref
 from gateway.s3 import errors
-from gateway.s3.names import validate_key
+from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element
 
 CONCURRENT_INSPECTS = 32
@@ -23,7 +23,8 @@ CONCURRENT_INSPECTS = 32
 async def delete_objects(bucket: str) -> Response:
     """One InspectFile per key (bounded concurrency), then one ModifyFile with every DeleteFile.
 
-    Missing keys and directories are reported Deleted, as S3 reports missing keys.
+    Missing keys and directories are reported Deleted, as S3 reports missing keys; a folder key
+    (``.../``) deletes its marker, never the objects under it.
     """
     ref = write_ref(bucket)
     quiet, entries = await read_delete_request(UploadBody(request()))
@@ -36,9 +37,10 @@ async def delete_objects(bucket: str) -> Response:
             failed[i] = errors.not_implemented("PFS history is immutable: a version cannot be deleted.")
             continue
         try:
-            paths[entry.key] = validate_key(entry.key)
+            paths[entry.key] = object_path(entry.key)
         except errors.S3Error as e:
-            failed[i] = e
+            if not is_folder_key(entry.key):  # a folder that cannot exist is deleted already
+                failed[i] = e
     limit = asyncio.Semaphore(CONCURRENT_INSPECTS)
 
     async def is_file(path: str) -> bool:
@@ -62,7 +64,7 @@ async def delete_objects(bucket: str) -> Response:
                          f"{element('Message', err.message)}</Error>")
         elif not quiet:
             marker = ""
-            if commit and paths[entry.key] in deleted_paths:
+            if commit and paths.get(entry.key) in deleted_paths:
                 marker = (element("DeleteMarker", True) + element("DeleteMarkerVersionId", commit))
             parts.append(f"<Deleted>{element('Key', entry.key)}{marker}</Deleted>")
     return Response(document("DeleteResult", parts), media_type="application/xml")

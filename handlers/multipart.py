@@ -13,7 +13,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, copy
+from gateway.ops import conditional, copy, folders
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
@@ -22,7 +22,7 @@ from gateway.pfs.client import Ref, add_file, copy_file, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors
-from gateway.s3.names import validate_key
+from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
 OWNER = "<ID>pachyderm</ID><DisplayName>pachyderm</DisplayName>"
@@ -35,7 +35,7 @@ def _xml(root: str, parts: list[str]) -> Response:
 
 def _places(bucket: str, key: str) -> tuple[Ref, str, Ref, mp.Layout]:
     ref = write_ref(bucket)
-    return ref, validate_key(key), mp.staging_ref(ref), mp.Layout(ref.branch)
+    return ref, object_path(key), mp.staging_ref(ref), mp.Layout(ref.branch)
 
 
 async def create_multipart_upload(bucket: str, key: str) -> Response:
@@ -129,10 +129,25 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     except NotFound:
         raise errors.no_such_upload(upload_id) from None
     snapshot = Ref(staging.project, staging.repo, staging.branch, head)  # one consistent view
-    meta = await mp.load_upload(client, snapshot, layout, key, upload_id)
+    req = request()
+    location = f"{req.base_url}{quote(bucket)}/{quote(key)}"
+    try:
+        meta = await mp.load_upload(client, snapshot, layout, key, upload_id)
+    except errors.S3Error as e:
+        if e.code != "NoSuchUpload":
+            raise
+        # Completed already? A retry of the same request answers what the first one did.
+        done = await mp.load_completion(client, snapshot, layout, key, upload_id)
+        if done is None or done.etag != mp.requested_etag(mp.parse_complete(body)):
+            raise
+        return Response(_complete_result(location, bucket, key, done.etag), media_type="application/xml",
+                        headers={"x-amz-version-id": done.version})
     requested = mp.parse_complete(body)
     chosen = mp.choose_parts(requested, await mp.all_parts(client, snapshot, layout, upload_id))
+    if is_folder_key(key) and any(p.size for p in chosen):
+        raise folders.not_empty(key)
     meta.etag = mp.multipart_etag(chosen)
+    meta.parts = mp.part_runs(chosen)
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
     existing = await _existing(ref, path)
@@ -145,14 +160,11 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     async def commit() -> str:
         version = await conditional.guarded(
             client.modify_file(ref, ops, f"CompleteMultipartUpload {key}", require=require), cond)
-        await _forget(staging, layout, key, upload_id, "CompleteMultipartUpload")
+        await _forget(staging, layout, key, upload_id, "CompleteMultipartUpload",
+                      mp.Completion(key, meta.etag or "", version))
         return version
 
-    req = request()
-    location = f"{req.base_url}{quote(bucket)}/{quote(key)}"
-    result = document("CompleteMultipartUploadResult", [
-        element("Location", location), element("Bucket", bucket), element("Key", key),
-        element("ETag", f'"{meta.etag}"')])
+    result = _complete_result(location, bucket, key, meta.etag or "")
     request_id = req.scope.get("state", {}).get("request_id", "")
     version, body = await mp.finish_or_keep_alive(
         commit(), lambda _version: result,
@@ -180,10 +192,19 @@ async def _existing(ref: Ref, path: str):
         raise
 
 
-async def _forget(staging: Ref, layout: mp.Layout, key: str, upload_id: str, operation: str) -> None:
-    await pfs().modify_file(staging, [delete_file(layout.upload_dir(upload_id)),
-                                      delete_file(layout.index_file(key, upload_id))],
-                            f"{operation} {key} (upload {upload_id})")
+def _complete_result(location: str, bucket: str, key: str, etag: str) -> bytes:
+    return document("CompleteMultipartUploadResult", [
+        element("Location", location), element("Bucket", bucket), element("Key", key),
+        element("ETag", f'"{etag}"')])
+
+
+async def _forget(staging: Ref, layout: mp.Layout, key: str, upload_id: str, operation: str,
+                  done: mp.Completion | None = None) -> None:
+    """Drop the upload from staging; after a completion, leave its record (one empty file)."""
+    ops = [delete_file(layout.upload_dir(upload_id)), delete_file(layout.index_file(key, upload_id))]
+    if done is not None:
+        ops.append(add_file(layout.done_dir(upload_id) + done.encode(), b""))
+    await pfs().modify_file(staging, ops, f"{operation} {key} (upload {upload_id})")
 
 
 async def abort_multipart_upload(bucket: str, key: str, upload_id: str) -> Response:

@@ -7,24 +7,38 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional
+from gateway.ops import conditional, folders
 from gateway.ops.body import UploadBody
-from gateway.ops.objects import ObjectInfo, existing_file, inspect, is_directory, open_object
+from gateway.ops.objects import (
+    ObjectInfo,
+    existing_file,
+    inspect,
+    is_directory,
+    open_object,
+    part_range,
+)
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import is_commit_id, is_folder_key, object_path
 from gateway.s3.overrides import response_overrides
 
 
 async def put_object(bucket: str, key: str) -> Response:
-    """Stream the body into one ModifyFile: the object and its metadata appear in one commit."""
+    """Stream the body into one ModifyFile: the object and its metadata appear in one commit.
+
+    A key ending in ``/`` is a folder marker: a hidden empty file (see gateway.s3.names), so
+    its body must be empty.
+    """
     ref = write_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
+    folder = is_folder_key(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
+    if folder:
+        folders.refuse_declared_body(request().headers, key)
     client = pfs()
     acl.check_canned(request().headers)
     cond = conditional.parse(request().headers)
@@ -49,6 +63,8 @@ async def put_object(bucket: str, key: str) -> Response:
         await asyncio.wait((check,))
         _refuse_unless_writable(check, key)
         body.verify()  # raising here cancels the stream: PFS commits nothing
+        if folder and body.size:
+            raise folders.not_empty(key)
 
     try:
         commit = await conditional.guarded(
@@ -72,7 +88,7 @@ def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:
 def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
     """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``."""
     ref = read_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
     if version_id is not None:
         if not is_commit_id(version_id):
             raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
@@ -93,16 +109,17 @@ async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str |
     return ObjectInfo.from_file_info(key, info, meta)
 
 
-async def head_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
+async def head_object(bucket: str, key: str, version_id: str | None = None,
+                      part_number: int | None = None, **_params: str) -> Response:
     """Size, ETag, dates and metadata from InspectFile (and the metadata); content is never read."""
     overrides = response_overrides(request().query_params, request().headers)
     ref, path = _target(bucket, key, version_id)
     obj = await _inspect(pfs(), ref, path, key, version_id)
     headers = request().headers
     conditions.check_preconditions(headers, obj.etag, obj.last_modified)
-    rng = conditions.parse_range(headers.get("range"), obj.size)
     out = obj.headers()
     out.update(overrides)
+    rng = _part_or_range(obj, part_number, headers.get("range"), out)
     if rng is None:
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
@@ -112,10 +129,24 @@ async def head_object(bucket: str, key: str, version_id: str | None = None, **_p
     return Response(status_code=206, headers=out)
 
 
+def _part_or_range(obj: ObjectInfo, part_number: int | None, range_header: str | None,
+                   out: dict[str, str]) -> tuple[int, int] | None:
+    """The byte range to serve: one part (``partNumber``, adding its parts count to ``out``),
+    or the Range header's; None for the whole object."""
+    if part_number is None:
+        return conditions.parse_range(range_header, obj.size)
+    if range_header is not None:
+        raise errors.invalid_request("Cannot specify both Range header and partNumber query parameter")
+    first, last, count = part_range(obj, part_number)
+    out["x-amz-mp-parts-count"] = str(count)
+    return None if obj.size == 0 else (first, last)
+
+
 SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
 
 
-async def get_object(bucket: str, key: str, version_id: str | None = None, **_params: str) -> Response:
+async def get_object(bucket: str, key: str, version_id: str | None = None,
+                     part_number: int | None = None, **_params: str) -> Response:
     """Stream the file, whole or one range, from one commit.
 
     Against pfsd one GetFile is the whole conversation: its first answer is the FileInfo, which
@@ -124,13 +155,14 @@ async def get_object(bucket: str, key: str, version_id: str | None = None, **_pa
     """
     req = request()
     if req.method == "HEAD":  # Starlette routes HEAD to a GET route: answer as HeadObject
-        return await head_object(bucket, key, version_id)
+        return await head_object(bucket, key, version_id, part_number)
     overrides = response_overrides(req.query_params, req.headers)
     ref, path = _target(bucket, key, version_id)
     headers = req.headers
     range_header = headers.get("range")
     client = pfs()
-    offset = conditions.range_start(range_header)
+    # a part's offset needs the object's part sizes first: InspectFile, then GetFile from there
+    offset = conditions.range_start(range_header) if part_number is None else None
     opened = await open_object(client, ref, path, offset) if offset is not None else None
     reader: FileReader | None = None
     if opened is None:
@@ -140,13 +172,13 @@ async def get_object(bucket: str, key: str, version_id: str | None = None, **_pa
         obj = ObjectInfo.from_file_info(key, info, meta)
     try:
         conditions.check_preconditions(headers, obj.etag, obj.last_modified)
-        rng = conditions.parse_range(range_header, obj.size)
+        out = obj.headers()
+        out.update(overrides)
+        rng = _part_or_range(obj, part_number, range_header, out)
     except BaseException:
         if reader is not None:
             reader.cancel()
         raise
-    out = obj.headers()
-    out.update(overrides)
     start, end, status = 0, obj.size - 1, 200
     if rng is not None:
         start, end = rng
@@ -167,11 +199,21 @@ async def get_object(bucket: str, key: str, version_id: str | None = None, **_pa
 
 
 async def delete_object(bucket: str, key: str, version_id: str | None = None) -> Response:
-    """Delete the file and its metadata in one commit; a missing key is success, commits nothing."""
+    """Delete the file and its metadata in one commit; a missing key is success, commits nothing.
+
+    A folder key (``.../``) deletes its marker only, never the objects under it, as in S3; one
+    that cannot exist (``a//``) is deleted already.
+    """
     if version_id is not None:
         raise errors.not_implemented("PFS history is immutable: a version cannot be deleted.")
     ref = write_ref(bucket)
-    path = validate_key(key)
+    try:
+        path = object_path(key)
+    except errors.S3Error:
+        if not is_folder_key(key):
+            raise
+        await pfs().inspect_branch(ref)  # NoSuchBucket still
+        return Response(status_code=204)
     client = pfs()
     info = await existing_file(client, ref, path)
     if info is None or is_directory(info):

@@ -2,30 +2,59 @@
 
 from __future__ import annotations
 
+import base64
+
 from starlette.responses import Response
 
 from gateway.context import pfs
+from gateway.s3 import errors
 from gateway.s3.names import RESERVED_BRANCH
 from gateway.s3.xml import document, element, timestamp
 
 OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
+REGION = "us-east-1"  # the only region the gateway names
 
 
-async def list_buckets() -> Response:
-    """One bucket per branch of every user repo, in every project (one ListRepo call)."""
+def _token(last: str) -> str:
+    return base64.urlsafe_b64encode(last.encode()).decode()
+
+
+def _after(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid_argument("The continuation token provided is incorrect",
+                                      "continuation-token", token) from None
+
+
+async def list_buckets(max_buckets: int | None = None, continuation_token: str | None = None,
+                       prefix: str | None = None, bucket_region: str | None = None) -> Response:
+    """One bucket per branch of every user repo, in every project (one ListRepo call), in name
+    order; a page of ``max_buckets`` after the continuation token, if asked for."""
+    after = _after(continuation_token) if continuation_token else None
     rows = []
-    for repo in await pfs().list_repos():
-        project = repo.repo.project.name or "default"
-        created = timestamp(repo.created.ToDatetime())
-        for branch in repo.branches:
-            if branch.name == RESERVED_BRANCH:
-                continue  # multipart staging, not a bucket
-            name = f"{branch.name}.{repo.repo.name}"
-            if project != "default":
-                name += f".{project}"
-            rows.append((name, created))
+    if bucket_region in (None, REGION):
+        for repo in await pfs().list_repos():
+            project = repo.repo.project.name or "default"
+            created = timestamp(repo.created.ToDatetime())
+            for branch in repo.branches:
+                if branch.name == RESERVED_BRANCH:
+                    continue  # multipart staging, not a bucket
+                name = f"{branch.name}.{repo.repo.name}"
+                if project != "default":
+                    name += f".{project}"
+                if (prefix and not name.startswith(prefix)) or (after is not None and name <= after):
+                    continue
+                rows.append((name, created))
     rows.sort()
-    buckets = "".join(f"<Bucket>{element('Name', n)}{element('CreationDate', c)}</Bucket>"
-                      for n, c in rows)
-    body = document("ListAllMyBucketsResult", [OWNER, f"<Buckets>{buckets}</Buckets>"])
-    return Response(body, media_type="application/xml")
+    more = max_buckets is not None and len(rows) > max_buckets
+    if max_buckets is not None:
+        rows = rows[:max_buckets]
+    buckets = "".join(f"<Bucket>{element('Name', n)}{element('CreationDate', c)}"
+                      f"{element('BucketRegion', REGION)}</Bucket>" for n, c in rows)
+    parts = [OWNER, f"<Buckets>{buckets}</Buckets>"]
+    if more:
+        parts.append(element("ContinuationToken", _token(rows[-1][0])))
+    if prefix is not None:
+        parts.append(element("Prefix", prefix))
+    return Response(document("ListAllMyBucketsResult", parts), media_type="application/xml")

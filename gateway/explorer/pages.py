@@ -115,10 +115,11 @@ class FolderPage:
         return not self.entries
 
 
-def _entries(page: listing.Page) -> list[tuple[str, pb.FileInfo | None]]:
-    """A listing's folders and files merged back into key order (None marks a folder)."""
+def _entries(page: listing.Page, folder: str) -> list[tuple[str, pb.FileInfo | None]]:
+    """A listing's folders and files merged back into key order (None marks a folder); the
+    folder's own marker (the key ``folder``, see gateway.ops.folders) is the folder itself."""
     out: list[tuple[str, pb.FileInfo | None]] = [(p, None) for p in page.prefixes]
-    out += page.files
+    out += [f for f in page.files if f[0] != folder]
     out.sort(key=lambda e: e[0])
     return out
 
@@ -132,14 +133,14 @@ async def folder(client: PFS, ref: Ref, prefix: str, after: str | None = None, b
     jumps to every page; past it, pages continue with bounded listings from ``after``.
     """
     scan = await listing.list_page(client, ref, prefix + starts, "/", None, FOLDER_SCAN)
-    entries = _entries(scan)
+    entries = _entries(scan, prefix)
     if contains:
         needle = contains.lower()
         entries = [e for e in entries if needle in e[0][len(prefix):].lower()]
     names = [name for name, _ in entries]
     if after is not None and scan.truncated and after >= scan.last and not contains:
         page = await listing.list_page(client, ref, prefix + starts, "/", after, PAGE_SIZE)
-        return FolderPage(_entries(page), page.last if page.truncated else None, total=len(names), more=True)
+        return FolderPage(_entries(page, prefix), page.last if page.truncated else None, total=len(names), more=True)
     if before is not None:
         end = bisect.bisect_left(names, before)
         start = max(0, end - PAGE_SIZE)

@@ -17,7 +17,7 @@ from gateway.pfs.errors import NotFound
 from gateway.pfs.metadata import ObjectMeta
 from gateway.pfs.refs import read_ref
 from gateway.s3 import errors
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import is_commit_id, object_path
 from generated.pfs import pfs_pb2 as pb
 
 SELF_COPY = ("This copy request is illegal because it is trying to copy an object to itself "
@@ -75,7 +75,7 @@ class ResolvedSource:
 async def resolve(client: PFS, src: CopySource) -> ResolvedSource:
     """InspectFile and the metadata read of the source, concurrently; its S3 errors named after it."""
     ref = read_ref(src.bucket)
-    path = validate_key(src.key)
+    path = object_path(src.key)
     if src.version_id:
         ref = Ref(ref.project, ref.repo, ref.branch, src.version_id)
     try:

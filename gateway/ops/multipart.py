@@ -9,6 +9,11 @@ branch gets only the completed object, in one commit)::
                                                            {key, metadata} given at creation
     /.s3g/uploads/<branch>/data/<uploadId>/parts/<00001>    a part's bytes (5 digits: numeric
                                                            order is path order)
+    /.s3g/uploads/<branch>/done/<uploadId>/<info>          empty; written when the upload
+                                                           completes: base64url JSON {key, ETag,
+                                                           version}, so that a retried Complete
+                                                           (SDKs retry on timeouts) answers the
+                                                           same result instead of NoSuchUpload
 
 Hex keeps key order (and prefixes) in path order and fits any key in one path component, so
 ListMultipartUploads is one ListFile of ``index/`` a page. An upload ID starts with its
@@ -115,6 +120,9 @@ class Layout:
     def info_dir(self, upload_id: str) -> str:
         return self.upload_dir(upload_id) + "upload/"
 
+    def done_dir(self, upload_id: str) -> str:
+        return f"{self.root}done/{upload_id}/"
+
     def parts_dir(self, upload_id: str) -> str:
         return self.upload_dir(upload_id) + "parts/"
 
@@ -130,6 +138,40 @@ def encode_info(key: str, meta: ObjectMeta) -> str:
 def decode_info(name: str) -> tuple[str, ObjectMeta]:
     doc = json.loads(base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)))
     return doc["k"], ObjectMeta.decode(doc["m"])
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a completed upload answered: its object's ETag and the commit that wrote it."""
+
+    key: str
+    etag: str
+    version: str
+
+    def encode(self) -> str:
+        raw = json.dumps({"k": self.key, "e": self.etag, "v": self.version}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, name: str) -> Completion:
+        doc = json.loads(base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)))
+        return cls(doc["k"], doc["e"], doc["v"])
+
+
+async def load_completion(client: PFS, staging: Ref, layout: Layout, key: str,
+                          upload_id: str) -> Completion | None:
+    """The record of the upload's completion, if it completed (for ``key``)."""
+    try:
+        entries = await client.list_file(staging, layout.done_dir(upload_id), None, 1)
+    except NotFound:
+        return None
+    for info in entries:
+        try:
+            done = Completion.decode(_name(info))
+        except (ValueError, KeyError):
+            return None
+        return done if done.key == key else None
+    return None
 
 
 def _name(info: pb.FileInfo) -> str:
@@ -256,6 +298,24 @@ def choose_parts(requested: list[tuple[int, str]], stored: dict[int, Part]) -> l
                 f"{part.number} is {part.size} bytes; every part but the last must be at least "
                 f"{MIN_PART_SIZE} bytes.")
     return chosen
+
+
+def requested_etag(requested: list[tuple[int, str]]) -> str:
+    """The multipart ETag a Complete request's part list leads to (for a retried Complete)."""
+    now = datetime.now(UTC)
+    return multipart_etag([Part(n, 0, normalize_etag(e) or e, now) for n, e in requested])
+
+
+def part_runs(parts: list[Part]) -> list[list[int]]:
+    """The part sizes as ``[size, count]`` runs (all parts but the last usually share a size):
+    what GetObject's partNumber needs, in a few bytes of the object's metadata."""
+    runs: list[list[int]] = []
+    for p in parts:
+        if runs and runs[-1][0] == p.size:
+            runs[-1][1] += 1
+        else:
+            runs.append([p.size, 1])
+    return runs
 
 
 def multipart_etag(parts: list[Part]) -> str:

@@ -12,6 +12,7 @@ from gateway.pfs import metacache, metadata
 from gateway.pfs.client import PFS, FileReader, Ref
 from gateway.pfs.errors import NotFound
 from gateway.pfs.metadata import ObjectMeta
+from gateway.s3 import errors
 from generated.pfs import pfs_pb2 as pb
 
 
@@ -114,3 +115,39 @@ async def open_object(client: PFS, ref: Ref, path: str,
         reader.cancel()
         raise
     return info, meta, reader
+
+
+async def current_object(client: PFS, ref: Ref, path: str, key: str) -> tuple[pb.FileInfo, ObjectMeta]:
+    """The object and its metadata; NoSuchKey when there is none."""
+    try:
+        info, meta = await inspect(client, ref, path)
+    except NotFound as e:
+        if e.kind == "file":
+            raise errors.no_such_key(key) from None
+        raise
+    if is_directory(info):
+        raise errors.no_such_key(key)
+    return info, meta
+
+
+def part_sizes(runs: list[list[int]]) -> list[int]:
+    """A multipart object's part sizes from the ``[size, count]`` runs in its metadata."""
+    return [size for size, count in runs for _ in range(count)]
+
+
+def part_range(obj: ObjectInfo, number: int) -> tuple[int, int, int]:
+    """(first byte, last byte, parts count) of part ``number``: a multipart object's parts as
+    completed, any other object is one part. 416 InvalidPartNumber past the last part."""
+    runs = obj.meta.parts or [[obj.size, 1]]
+    count = sum(c for _, c in runs)
+    if not 1 <= number <= count:
+        raise errors.S3Error(416, "InvalidPartNumber", "The requested partnumber is not satisfiable",
+                             PartNumberRequested=str(number), ActualPartCount=str(count))
+    start, index = 0, number - 1
+    for size, c in runs:
+        if index < c:
+            first = start + index * size
+            return first, first + size - 1, count
+        start += size * c
+        index -= c
+    raise AssertionError("unreachable")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from gateway.pfs import pages as file_pages
 from gateway.pfs.client import PFS, Ref, add_file, delete_file
 from gateway.pfs.errors import NotFound
-from gateway.s3 import errors
+from gateway.s3 import errors, tagging
 from gateway.s3.names import RESERVED_PREFIX
 from generated.pfs import pfs_pb2 as pb
 
@@ -38,17 +38,22 @@ class ObjectMeta:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case standard headers
     user: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
     etag: str | None = None  # overrides the MD5 ETag (multipart: "<md5-of-md5s>-<n>")
+    tags: dict[str, str] = field(default_factory=dict)  # the object's tag set
+    parts: list[list[int]] = field(default_factory=list)  # multipart: part sizes, as [size, count] runs
 
     def empty(self) -> bool:
-        return not (self.headers or self.user or self.etag)
+        return not (self.headers or self.user or self.etag or self.tags or self.parts)
 
     def response_headers(self) -> dict[str, str]:
         out = {k.title(): v for k, v in self.headers.items()}
         out.update({USER_PREFIX + k: encode_user_value(v) for k, v in self.user.items()})
+        if self.tags:
+            out["x-amz-tagging-count"] = str(len(self.tags))
         return out
 
     def encode(self) -> str:
-        doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag)) if v}
+        doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag),
+                                 ("t", self.tags), ("p", self.parts)) if v}
         raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -56,7 +61,8 @@ class ObjectMeta:
     def decode(cls, name: str) -> ObjectMeta:
         raw = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4))
         doc = json.loads(raw)
-        return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"))
+        return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"),
+                   tags=doc.get("t", {}), parts=doc.get("p", []))
 
 
 def from_headers(headers: Mapping[str, str], content_type: str | None) -> ObjectMeta:
@@ -65,7 +71,7 @@ def from_headers(headers: Mapping[str, str], content_type: str | None) -> Object
     ``content_type`` is the request's own Content-Type (the dispatcher hides it from connexion).
     Raises ``MetadataTooLarge`` when the user metadata exceeds S3's 2 KB.
     """
-    meta = ObjectMeta()
+    meta = ObjectMeta(tags=tagging.from_header(headers) or {})
     if content_type:
         meta.headers["content-type"] = content_type
     for name in STORED_HEADERS[1:]:

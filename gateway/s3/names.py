@@ -17,6 +17,12 @@ of the glob characters ``*?[]{}!()@+^``, no ``.`` or ``..`` component. We also r
 would silently alias (``a//b`` and ``/a`` are cleaned to ``/a/b`` and ``/a``), what it cannot
 store (a path ending in ``/``), backslashes (pachd reads paths as glob patterns, where ``\\``
 escapes), and the gateway's own hidden prefix.
+
+A key ending in ``/`` is a folder marker (what ``mkdir`` tools PUT): PFS has no empty
+directories, so a marker is a hidden empty file, ``/.s3g/folders/_<c1>/_<c2>/.../.folder`` for
+the key ``c1/c2/.../``. Each component gets a leading ``_`` so that no component can be named
+``.folder``; the mapping keeps S3's key order (see :func:`folder_path`), so markers list in
+order beside the keys, and a folder's markers are one hidden directory.
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ from gateway.s3.errors import S3Error, invalid_argument, invalid_bucket_name, ke
 DEFAULT_PROJECT = "default"
 DEFAULT_BRANCH = "master"
 MAX_BUCKET_NAME = 255  # botocore accepts [a-zA-Z0-9.\-_]{1,255} for bucket names
+S3_BUCKET_NAME = (3, 63)  # S3's length rule, on the name without a pinned commit's "<commit>."
 MAX_KEY_BYTES = 1024  # S3's limit on a key's UTF-8 length
 RESERVED_PREFIX = ".s3g/"  # multipart staging and metadata live here, hidden from S3
+FOLDERS_DIR = "/" + RESERVED_PREFIX + "folders"  # folder markers (keys ending in "/")
+FOLDER_FILE = ".folder"  # a marker's file name: no escaped component can be named so
 RESERVED_BRANCH = "s3g-uploads"  # each repo's hidden branch where multipart parts are staged
 
 _PFS_NAME = re.compile(r"[a-zA-Z0-9_-]+")  # pachd ancestry.ValidateName
@@ -94,6 +103,10 @@ def parse_bucket(bucket: str) -> BucketRef:
     if len(parts) > 3:
         raise invalid_bucket_name(bucket, "Too many dot-separated parts: use "
                                   "[<commit>.]<branch>.<repo>[.<project>].")
+    named = len(bucket) - (len(commit) + 1 if commit else 0)
+    if not S3_BUCKET_NAME[0] <= named <= S3_BUCKET_NAME[1]:
+        raise invalid_bucket_name(bucket, "Bucket names must be between 3 and 63 characters long "
+                                  "(for a commit view, the name after '<commit>.').")
     if len(parts) == 1:
         return BucketRef(DEFAULT_PROJECT, parts[0], DEFAULT_BRANCH, commit)
     branch, repo = parts[0], parts[1]
@@ -113,6 +126,59 @@ def validate_key(key: str) -> str:
     if problem is not None:
         raise problem
     return "/" + key
+
+
+def is_folder_key(key: str) -> bool:
+    """Whether ``key`` names a folder marker (it ends in ``/``)."""
+    return key.endswith("/")
+
+
+def object_path(key: str) -> str:
+    """The PFS path that holds the object ``key``: its own path, or its folder marker's."""
+    if not is_folder_key(key):
+        return validate_key(key)
+    if key == "/" or key.endswith("//"):
+        raise _bad_key(key, "A folder key must name a folder: not '/' alone, and no '//'.")
+    problem = _key_problem(key[:-1])  # the folder's name follows the key rules
+    if problem is not None:
+        raise problem
+    return folder_path(key)
+
+
+def folder_path(key: str) -> str:
+    """The hidden marker file of the folder ``key`` (``a/b/`` -> ``/.s3g/folders/_a/_b/.folder``).
+
+    Also maps any string (a listing cursor) into the marker tree with the order kept: for a
+    marker key ``m`` and any string ``s``, ``m < s`` exactly when ``folder_path(m) <
+    folder_path(s)`` (``/`` is followed by ``_`` in both, and a marker's end ``/.folder``
+    sorts before every ``/_...``). A string not ending in ``/`` maps without the file name.
+    """
+    parts = key.split("/")
+    tail = ("/" + FOLDER_FILE) if parts[-1] == "" else ""
+    if parts[-1] == "":
+        parts.pop()
+    return FOLDERS_DIR + "".join("/_" + p for p in parts) + tail
+
+
+def folder_dir(prefix_dir: str) -> str:
+    """The marker tree's directory for the key directory ``prefix_dir`` ("" or ending in ``/``)."""
+    return FOLDERS_DIR + "".join("/_" + p for p in prefix_dir.split("/")[:-1]) + "/"
+
+
+def folder_key(path: str) -> str | None:
+    """The folder key a marker-tree path stands for (``None``: not a marker file or directory).
+
+    A marker file gives its key (``a/b/``); a directory of the tree (``/.s3g/folders/_a/_b/``)
+    gives the folder it holds markers under, also ``a/b/``.
+    """
+    if not path.startswith(FOLDERS_DIR + "/"):
+        return None
+    parts = path[len(FOLDERS_DIR) + 1:].rstrip("/").split("/")
+    if parts[-1] == FOLDER_FILE:
+        parts.pop()
+    if not parts or any(not p.startswith("_") for p in parts):
+        return None
+    return "".join(p[1:] + "/" for p in parts)
 
 
 def is_reserved(key: str) -> bool:

@@ -36,9 +36,12 @@ def _unsafe(text: str) -> bool:
 
 def text(value: str) -> str:
     """``value`` escaped for XML character data (most keys need nothing: checked first)."""
-    if "&" in value or "<" in value or ">" in value:
-        return escape(value)
+    if "&" in value or "<" in value or ">" in value or "\r" in value:
+        return escape(value, _CR)  # a bare CR would reach the reader as LF
     return value
+
+
+_CR = {"\r": "&#13;"}
 
 
 def element(name: str, value: object) -> str:

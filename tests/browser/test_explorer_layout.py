@@ -81,6 +81,9 @@ def pages(bucket: str, changed: str) -> dict[str, str]:
         "history": f"{base}/history/{bucket}/",
         "diff": f"{base}/diff/{bucket}/reports/2026/summary.csv?to={changed}",
         "changes": f"{base}/diff/{bucket}/?commit={changed}",
+        "buckets": f"{base}/",
+        "versions": f"{base}/history/{bucket}/reports/2026/summary.csv",
+        "long-object": f"{base}/b/{bucket}/reports/2026/{LONG}",
     }
 
 

@@ -38,6 +38,7 @@ def descriptions(gw: Gateway, repo: str, branch: str = "master", extensions: boo
     async def main() -> list[str]:
         client = PFS(f"unix://{gw.data_dir / 'pfsd.sock'}", extensions=extensions)
         try:
+            await asyncio.wait_for(client.channel.channel_ready(), 60)  # a loaded machine: connect first
             req = pb.ListCommitRequest(repo=Ref("default", repo, branch).repo_pb(),
                                        to=Ref("default", repo, branch).commit_pb())
             return [c.description async for c in client.api.ListCommit(req)]

@@ -5,6 +5,7 @@ racing writers; and the check-then-write fallback with pfsd's extensions off (pa
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -175,3 +176,28 @@ def test_conditions_in_process(pfsd_address, extensions):
             await client.close()
 
     asyncio.run(main())
+
+
+def test_retried_complete_answers_the_same(s3, bucket):
+    """SDKs retry a CompleteMultipartUpload that timed out: after it succeeded, the same
+    request answers 200 with the same ETag and version, and the object is unchanged."""
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = os.urandom(5 * 1024 * 1024)
+    parts = []
+    for n, data in ((1, part), (2, b"tail")):
+        etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=n, Body=data)["ETag"]
+        parts.append({"PartNumber": n, "ETag": etag})
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                         MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                         MultipartUpload={"Parts": parts})
+    assert (again["ETag"], again["VersionId"]) == (first["ETag"], first["VersionId"])
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == part + b"tail"
+    # another part list, another key, or an abort: the upload is gone
+    assert error_of(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={"Parts": parts[:1]})) == (404, "NoSuchUpload")
+    assert error_of(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="other", UploadId=uid, MultipartUpload={"Parts": parts})) == (404, "NoSuchUpload")
+    assert error_of(lambda: s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid)) \
+        == (404, "NoSuchUpload")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

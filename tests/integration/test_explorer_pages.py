@@ -67,6 +67,9 @@ def put_many(gw: Gateway, bucket: str, files: dict[str, bytes]) -> None:
     async def main() -> None:
         client = PFS(f"unix://{gw.data_dir / 'pfsd.sock'}")
         try:
+            # a fresh channel's first call fails at once if pfsd is slow to answer the handshake
+            # (a loaded machine): wait until it is connected
+            await asyncio.wait_for(client.channel.channel_ready(), 60)
             ref = Ref("default", bucket.split(".", 1)[1], "master")
             await client.modify_file(ref, [add_file("/" + k, v) for k, v in files.items()],
                                      f"test: {len(files)} keys")

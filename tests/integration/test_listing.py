@@ -98,9 +98,9 @@ def test_encoding_type_url(endpoint, s3, bucket):
     assert keys(s3.list_objects(Bucket=bucket)) == ["sp ace/<&>"]  # boto3 decodes it back
 
 
-def test_other_delimiters_are_400(endpoint, bucket):
-    r = httpx.get(f"{endpoint}/{bucket}?delimiter=-")
-    assert r.status_code == 400 and b"<Code>InvalidArgument</Code>" in r.content
+def test_other_delimiters_group_too(s3, filled):
+    r = s3.list_objects(Bucket=filled, Delimiter="-")
+    assert keys(r) == ["a/b", "a/c/d", "a/c/e", "ab", "b/x", "c d/e", "z"] and prefixes(r) == ["a-"]
 
 
 def test_max_keys_validation_and_default(endpoint, s3, filled):

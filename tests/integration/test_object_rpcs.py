@@ -303,3 +303,28 @@ def test_pfsd_commit_left_open_by_another_client_is_not_trusted(pfsd_address):
         assert rpcs.take() == ["GetFile"]
 
     run(pfsd_address, scenario)
+
+
+def test_explorer_pages_against_a_pachd_like_backend(pfsd_address):
+    """Without pfsd's extensions (no descriptions, no pages service, no commit-ID trailer) the
+    explorer's history, folder, object, changes and diff pages still tell the truth."""
+    import re
+
+    async def scenario(http, rpcs, client):
+        await make_bucket(http, rpcs, "master.plain")
+        for key, body in (("d/a.txt", b"one\n"), ("d/b.txt", b"b"), ("d/c.txt", b"c")):
+            await http.put(f"/master.plain/{key}", content=body)
+        changed = (await http.put("/master.plain/d/a.txt", content=b"two\n")).headers["x-amz-version-id"]
+        await http.put("/master.plain/d/z.txt", content=b"z")
+        history = await http.get("/~/explorer/history/master.plain/")
+        assert history.status_code == 200 and history.text.count("no description") == 6
+        folder = await http.get("/~/explorer/b/master.plain/d/")
+        assert "Entries 1–4 of 4." in folder.text
+        obj = await http.get("/~/explorer/b/master.plain/d/a.txt")
+        assert changed in re.search(r"<dt>Last changed in</dt><dd>(.*?)</dd>", obj.text, re.S).group(1)
+        changes = await http.get("/~/explorer/diff/master.plain/", params={"commit": changed})
+        assert re.findall(r'<tr class="(\w+)">', changes.text) == ["changed"]
+        diff = await http.get("/~/explorer/diff/master.plain/d/a.txt", params={"to": changed})
+        assert '<span class="del">-one</span>' in diff.text and '<span class="add">+two</span>' in diff.text
+
+    run(pfsd_address, scenario, pachd=True, extensions=False)

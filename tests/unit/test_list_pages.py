@@ -9,14 +9,18 @@ from types import SimpleNamespace
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.ops import listing
 from gateway.ops.objects import committed_at, etag_of
 from gateway.pfs import pages as file_pages
 from gateway.pfs.client import Ref
 from gateway.pfs.errors import NotFound
+from gateway.s3.names import folder_path
 from gateway.s3.xml import Timestamps, element, timestamp
 from generated.pfs import pfs_pb2 as pb
+from tests.s3model import s3_listing
 
 REF = Ref("default", "repo", "master")
 HIDDEN = [f".s3g/meta/k{i:03d}/x" for i in range(40)]
@@ -194,3 +198,63 @@ def test_a_narrow_prefix_reads_no_further_than_its_end(grouped):
     page = asyncio.run(listing.list_page(pfs, REF, "l/001", "/" if grouped else None, None, 1000))
     assert [k for k, _ in page.files] == [f"l/{i:04d}" for i in range(10, 20)]
     assert pfs.calls[-1][4] == 11  # the stream was left at l/0020, the first key past the prefix
+
+
+# --- any delimiter, folder markers: a property test against a model of S3's rules ------------
+
+def pfs_paths(keys: list[str]) -> list[str]:
+    """Where the gateway keeps ``keys`` in PFS: files at their paths, folder markers hidden."""
+    return [folder_path(k)[1:] if k.endswith("/") else k for k in keys]
+
+
+def storable(keys: list[str]) -> list[str]:
+    """Drop keys PFS cannot hold beside the others (a file that is also a directory)."""
+    files = sorted({k for k in keys if not k.endswith("/") and "//" not in k and not k.startswith("/")})
+    kept = [f for f in files if not any(o.startswith(f + "/") for o in files)]
+    markers = {k for k in keys if k.endswith("/") and "//" not in k and not k.startswith("/")}
+    return kept + sorted(markers)
+
+
+KEY_PART = st.text(alphabet=st.sampled_from("ab-./ %"), min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=st.lists(KEY_PART, max_size=14), prefix=st.text(alphabet=st.sampled_from("ab-./"), max_size=3),
+       delimiter=st.sampled_from(["", "/", "-", ".", " ", "%", "b/", "-a", "ab"]),
+       after=st.one_of(st.none(), st.text(alphabet=st.sampled_from("ab-./ "), max_size=4)),
+       max_keys=st.integers(min_value=1, max_value=4))
+def test_any_delimiter_pages_match_the_model(keys, prefix, delimiter, after, max_keys):
+    keys = storable(keys)
+    pfs = FakePFS(pfs_paths(keys) or ["unrelated-bucket-content/x"])
+    if not keys:
+        keys = ["unrelated-bucket-content/x"]
+    want = s3_listing(keys, prefix, delimiter, after or "")
+    got: list[tuple[str, bool]] = []
+    cursor = after
+    for _ in range(200):
+        page = asyncio.run(listing.list_page(pfs, REF, prefix, delimiter or None, cursor, max_keys))
+        items = sorted([(k, False) for k, _ in page.files] + [(p, True) for p in page.prefixes])
+        assert len(items) <= max_keys
+        got += items
+        if not page.truncated:
+            break
+        assert page.last == items[-1][0]
+        cursor = page.last
+    assert got == want
+
+
+@pytest.mark.parametrize("max_keys", [40, 100, 1000])
+def test_grouped_walk_batches_grow_and_shrink(max_keys):
+    """Singles make the batches grow past FIRST_BATCH, groups make them small again; every page
+    still lists what the model does, and a group's hidden keys are mostly never sent."""
+    keys = [f"s{i:03d}" for i in range(150)] + [f"g{g}-{i:03d}" for g in range(5) for i in range(300)]
+    pfs = FakePFS(keys)
+    got, after = [], None
+    while True:
+        page = asyncio.run(listing.list_page(pfs, REF, "", "-", after, max_keys))
+        got += sorted([(k, False) for k, _ in page.files] + [(p, True) for p in page.prefixes])
+        if not page.truncated:
+            break
+        after = page.last
+    assert got == s3_listing(keys, "", "-", "")
+    assert sum(c[4] for c in pfs.calls) < len(keys) // 2  # the groups' 1,500 keys: mostly unsent

@@ -34,28 +34,32 @@ COMMIT = "0123456789abcdef0123456789abcdef"
      f"{COMMIT}.dev.images.vision"),
     ("Feature_1.My-Repo.Proj_2", BucketRef("Proj_2", "My-Repo", "Feature_1"),
      "Feature_1.My-Repo.Proj_2"),
-    ("a", BucketRef("default", "a", "master"), "master.a"),  # PFS allows 1-char names
+    ("abc", BucketRef("default", "abc", "master"), "master.abc"),  # S3's shortest name
     # 32 hex but uppercase is not a commit ID: branch.repo.project.
     (f"{COMMIT.upper()}.b.c", BucketRef("c", "b", COMMIT.upper()), f"{COMMIT.upper()}.b.c"),
     # 31 hex digits is an ordinary branch name.
     (f"{COMMIT[:31]}.b.c", BucketRef("c", "b", COMMIT[:31]), f"{COMMIT[:31]}.b.c"),
     # A repo may look like a commit ID; only the branch position may not.
     (COMMIT, BucketRef("default", COMMIT, "master"), f"master.{COMMIT}"),
-    ("x" * MAX_BUCKET_NAME, BucketRef("default", "x" * MAX_BUCKET_NAME, "master"),
-     "master." + "x" * MAX_BUCKET_NAME),
+    ("x" * 63, BucketRef("default", "x" * 63, "master"), "master." + "x" * 63),  # S3's longest
+    # a commit view may be longer: the S3 rule holds for the name after "<commit>."
+    (f"{COMMIT}.b." + "x" * 61, BucketRef("default", "x" * 61, "b", COMMIT), f"{COMMIT}.b." + "x" * 61),
 ])
 def test_parse_bucket(bucket, expected, canonical):
     ref = parse_bucket(bucket)
     assert ref == expected
     assert ref.name == canonical
     assert ref.read_only is (ref.commit is not None)
-    if len(ref.name) <= MAX_BUCKET_NAME:
+    if len(ref.name) - (33 if ref.commit else 0) <= 63:
         assert parse_bucket(ref.name) == ref  # the canonical name round-trips
 
 
 @pytest.mark.parametrize("bucket", [
     "",
     "x" * (MAX_BUCKET_NAME + 1),
+    "a", "ab",  # S3: 3 to 63 characters
+    "x" * 64, "b." + "x" * 62,
+    f"{COMMIT}.b." + "x" * 62,
     ".images",
     "images.",
     "dev..images",

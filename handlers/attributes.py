@@ -1,0 +1,68 @@
+"""GetObjectAttributes: an object's ETag, size, storage class and (multipart) parts in one call."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+
+from starlette.responses import Response
+
+from gateway.context import pfs, request
+from gateway.ops.objects import ObjectInfo, current_object, part_sizes
+from gateway.pfs.client import Ref
+from gateway.pfs.refs import read_ref
+from gateway.s3 import errors
+from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.xml import document, element
+
+ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+MAX_PARTS = 1000
+
+
+def _int_header(name: str, default: int) -> int:
+    value = request().headers.get(name)
+    if value is None:
+        return default
+    if not value.strip().isdigit():
+        raise errors.invalid_argument(f"Invalid {name} value", name, value)
+    return int(value)
+
+
+async def get_object_attributes(bucket: str, key: str, version_id: str | None = None,
+                                **_params: str) -> Response:
+    headers = request().headers
+    wanted = {a.strip() for a in headers.get("x-amz-object-attributes", "").split(",") if a.strip()}
+    if not wanted or not wanted <= set(ATTRIBUTES):
+        raise errors.invalid_argument("Invalid attribute name specified.", "x-amz-object-attributes",
+                                      headers.get("x-amz-object-attributes", ""))
+    max_parts = min(_int_header("x-amz-max-parts", MAX_PARTS), MAX_PARTS)
+    marker = _int_header("x-amz-part-number-marker", 0)
+    ref = read_ref(bucket)
+    path = validate_key(key)
+    if version_id is not None:
+        if not is_commit_id(version_id):
+            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
+        ref = Ref(ref.project, ref.repo, ref.branch, version_id)
+    info, meta = await current_object(pfs(), ref, path, key)
+    obj = ObjectInfo.from_file_info(key, info, meta)
+    out = []
+    if "ETag" in wanted:
+        out.append(element("ETag", obj.etag))  # without quotes, as S3 writes it here
+    if "ObjectParts" in wanted and meta.parts:  # only multipart objects have parts to list
+        sizes = part_sizes(meta.parts)
+        page = list(enumerate(sizes, 1))[marker:marker + max_parts]
+        truncated = marker + len(page) < len(sizes)
+        body = [element("PartsCount", len(sizes)), element("PartNumberMarker", marker),
+                element("NextPartNumberMarker", page[-1][0] if page else marker),
+                element("MaxParts", max_parts), element("IsTruncated", truncated)]
+        body += [f"<Part>{element('PartNumber', n)}{element('Size', size)}</Part>" for n, size in page]
+        out.append(f"<ObjectParts>{''.join(body)}</ObjectParts>")
+    if "StorageClass" in wanted:
+        out.append(element("StorageClass", "STANDARD"))
+    if "ObjectSize" in wanted:
+        out.append(element("ObjectSize", obj.size))
+    response_headers = {
+        "Last-Modified": format_datetime(obj.last_modified.replace(microsecond=0), usegmt=True)}
+    if obj.commit:
+        response_headers["x-amz-version-id"] = obj.commit
+    return Response(document("GetObjectAttributesResponse", out), media_type="application/xml",
+                    headers=response_headers)
