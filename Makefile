@@ -11,7 +11,7 @@ PACHD_ADDRESS ?=
 PROTO_SRC ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup gen run pfsd test docs bench lint clean browser-deps soak
+.PHONY: setup gen run pfsd test docs bench lint clean browser-deps client-deps soak
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 500
 FUZZ_ARGS ?=
@@ -42,6 +42,12 @@ test: gen
 browser-deps:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# Debian-packaged S3 clients (rclone, s3fs-fuse) for test_client_matrix.py and test_folders.py (as root); without them
+# those tests skip with their reason. CI runs it before `make test`.
+client-deps:
+	command -v rclone >/dev/null && command -v s3fs >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq rclone s3fs; }
 
 docs: gen
 	$(PY) -m codegen.gen_docs

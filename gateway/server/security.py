@@ -78,6 +78,8 @@ class HostPolicy:
         self.names: set[str] = set()  # any port
         self.name_ports: set[tuple[str, int]] = set()
         self.suffixes: list[str] = []  # ".example.com": the domain and everything under it
+        # the usual answers, found with one set lookup (this runs on every request)
+        self.common = {f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")}
         for entry in allowed:
             entry = entry.strip().lower()
             if not entry:
@@ -91,8 +93,8 @@ class HostPolicy:
                 (self.name_ports.add((name, p)) if p is not None else self.names.add(name))
 
     def allows(self, host: str | None) -> bool:
-        if host is None or self.any_host:
-            return True  # no Host at all: HTTP/1.0, never a browser
+        if host is None or self.any_host or host in self.common:
+            return True  # (no Host at all: HTTP/1.0, never a browser)
         name, port = split_host(host)
         if name in self.names or (name, port if port is not None else 80) in self.name_ports:
             return True
