@@ -9,10 +9,9 @@ from starlette.responses import Response
 
 from gateway.context import pfs, request
 from gateway.ops.objects import existing_file, is_directory
-from gateway.pfs.client import Ref
-from gateway.pfs.refs import read_ref, write_ref
+from gateway.pfs.refs import at_version, read_ref, write_ref
 from gateway.s3 import acl, errors
-from gateway.s3.names import is_commit_id, object_path
+from gateway.s3.names import object_path
 
 
 def _policy() -> Response:
@@ -30,10 +29,7 @@ async def _bucket_exists(bucket: str, write: bool = False) -> None:
 async def _object_exists(bucket: str, key: str, version_id: str | None = None,
                          write: bool = False) -> None:
     ref = write_ref(bucket) if write else read_ref(bucket)
-    if version_id is not None:
-        if not is_commit_id(version_id):
-            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
-        ref = Ref(ref.project, ref.repo, ref.branch, version_id)
+    ref = at_version(ref, version_id)
     info = await existing_file(pfs(), ref, object_path(key))  # a folder marker has ACLs too
     if info is None or is_directory(info):
         raise errors.no_such_key(key)

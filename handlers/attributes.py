@@ -9,10 +9,9 @@ from starlette.responses import Response
 from gateway.context import pfs, request
 from gateway.ops import versions
 from gateway.ops.objects import ObjectInfo, current_object, part_sizes
-from gateway.pfs.client import Ref
-from gateway.pfs.refs import read_ref
+from gateway.pfs.refs import at_version, read_ref
 from gateway.s3 import errors
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import validate_key
 from gateway.s3.xml import document, element
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
@@ -39,10 +38,7 @@ async def get_object_attributes(bucket: str, key: str, version_id: str | None = 
     marker = _int_header("x-amz-part-number-marker", 0)
     ref = read_ref(bucket)
     path = validate_key(key)
-    if version_id is not None:
-        if not is_commit_id(version_id):
-            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
-        ref = Ref(ref.project, ref.repo, ref.branch, version_id)
+    ref = at_version(ref, version_id)
     info, meta = await current_object(pfs(), ref, path, key)
     obj = ObjectInfo.from_file_info(key, info, meta)
     out = []

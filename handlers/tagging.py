@@ -8,10 +8,9 @@ from gateway.context import pfs, request
 from gateway.ops import tags as stored
 from gateway.ops import versions
 from gateway.ops.body import UploadBody
-from gateway.pfs.client import Ref
-from gateway.pfs.refs import read_ref, write_ref
+from gateway.pfs.refs import at_version, read_ref, write_ref
 from gateway.s3 import errors, tagging
-from gateway.s3.names import is_commit_id, validate_key
+from gateway.s3.names import validate_key
 
 
 async def _document() -> bytes:
@@ -39,10 +38,7 @@ def _no_old_versions(version_id: str | None) -> None:
 async def get_object_tagging(bucket: str, key: str, version_id: str | None = None) -> Response:
     ref = read_ref(bucket)
     path = validate_key(key)
-    if version_id is not None:
-        if not is_commit_id(version_id):
-            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
-        ref = Ref(ref.project, ref.repo, ref.branch, version_id)
+    ref = at_version(ref, version_id)
     info, meta = await stored.current_object(pfs(), ref, path, key)
     return _xml(tagging.render(meta.tags),
                 await versions.read_headers(pfs(), ref, path, meta, info.file.commit.id, version_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.pfs.client import Ref
 from gateway.s3 import errors
-from gateway.s3.names import BucketRef, parse_bucket
+from gateway.s3.names import BucketRef, is_commit_id, parse_bucket
 
 
 def to_ref(b: BucketRef) -> Ref:
@@ -25,3 +25,13 @@ def write_ref(bucket: str) -> Ref:
             f"The bucket {bucket} is a read-only view of commit {b.commit}; "
             f"write to {b.branch}.{b.repo} instead.", BucketName=bucket)
     return to_ref(b)
+
+
+def at_version(ref: Ref, version_id: str | None) -> Ref:
+    """``ref`` read at the commit a ``versionId`` names (a version is the commit that wrote it);
+    ``ref`` itself without one."""
+    if version_id is None:
+        return ref
+    if not is_commit_id(version_id):
+        raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
+    return Ref(ref.project, ref.repo, ref.branch, version_id)
