@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-
 from starlette.responses import Response
 
 from gateway.context import pfs
-from gateway.s3 import errors
+from gateway.ops.listing import decode_token, encode_token
 from gateway.s3.names import RESERVED_BRANCH
 from gateway.s3.xml import document, element, timestamp
 
@@ -15,23 +13,11 @@ OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
 REGION = "us-east-1"  # the only region the gateway names
 
 
-def _token(last: str) -> str:
-    return base64.urlsafe_b64encode(last.encode()).decode()
-
-
-def _after(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise errors.invalid_argument("The continuation token provided is incorrect",
-                                      "continuation-token", token) from None
-
-
 async def list_buckets(max_buckets: int | None = None, continuation_token: str | None = None,
                        prefix: str | None = None, bucket_region: str | None = None) -> Response:
     """One bucket per branch of every user repo, in every project (one ListRepo call), in name
     order; a page of ``max_buckets`` after the continuation token, if asked for."""
-    after = _after(continuation_token) if continuation_token else None
+    after = decode_token(continuation_token) if continuation_token else None
     rows = []
     if bucket_region in (None, REGION):
         for repo in await pfs().list_repos():
@@ -54,7 +40,7 @@ async def list_buckets(max_buckets: int | None = None, continuation_token: str |
                       f"{element('BucketRegion', REGION)}</Bucket>" for n, c in rows)
     parts = [OWNER, f"<Buckets>{buckets}</Buckets>"]
     if more:
-        parts.append(element("ContinuationToken", _token(rows[-1][0])))
+        parts.append(element("ContinuationToken", encode_token(rows[-1][0])))
     if prefix is not None:
         parts.append(element("Prefix", prefix))
     return Response(document("ListAllMyBucketsResult", parts), media_type="application/xml")
