@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
+from gateway.auth import postform
 from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
 from gateway.pfs.client import request_token
 from gateway.s3 import errors
@@ -153,7 +154,12 @@ class RequestContext:
                 await security.docs(self.app, scope, receive_wrapper, send_wrapper)
             else:
                 receive_app = receive_wrapper
-                if self.auth is not None and not path.startswith(PUBLIC_PREFIXES):
+                if self.auth is None or path.startswith(PUBLIC_PREFIXES):
+                    pass
+                elif scope["method"] == "POST" and postform.is_form_upload(scope):
+                    # a browser form upload: its signature is inside the body (POST Object)
+                    state[postform.FORM_AUTH] = self.auth
+                else:
                     identity = await self.auth.authenticate(scope)
                     if identity is not None:
                         state["identity"] = identity
