@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import cached_property
 from typing import Protocol
 
 from gateway.auth.conditions import (
@@ -115,7 +115,7 @@ class Policy:
 
     statements: tuple[Statement, ...]
 
-    @property
+    @cached_property
     def public(self) -> bool:
         return any(s.public for s in self.statements)
 
@@ -130,7 +130,8 @@ class Policy:
             allowed = True
         return "Allow" if allowed else None
 
-    def allows_only_named(self) -> Policy:
+    @cached_property
+    def restricted(self) -> Policy:
         """This policy without its public Allow statements (RestrictPublicBuckets)."""
         return Policy(tuple(s for s in self.statements if not s.public))
 
@@ -306,65 +307,3 @@ def _fixes(condition: Condition) -> bool:
     if condition.key in _FIXING_KEYS and condition.base.startswith(("String", "Arn")):
         return not any(p.wild or "${" in p.text for p in condition.values)
     return False
-
-
-def resource_arns(bucket_names: Iterable[str], key: str | None) -> tuple[str, ...]:
-    """The ARNs a request's resource goes by (one per name of its bucket)."""
-    if key is None:
-        return tuple(S3_ARN + b for b in bucket_names)
-    return tuple(f"{S3_ARN}{b}/{key}" for b in bucket_names)
-
-
-_LISTING_ACTIONS = {"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}
-
-
-def request_lookup(facts, now: Callable[[], float]) -> Lookup:
-    """The condition keys of a request, resolved on first use (most policies read none)."""
-    found: dict[str, list[str] | None] = {}
-
-    def lookup(key: str) -> list[str] | None:
-        if key not in found:
-            found[key] = _resolve(facts, key, now)
-        return found[key]
-    return lookup
-
-
-def _resolve(facts, key: str, now: Callable[[], float]) -> list[str] | None:
-    value: object = None
-    headers, query = facts.headers, facts.query
-    if key == "aws:sourceip":
-        value = facts.source_ip
-    elif key == "aws:securetransport":
-        value = "true" if facts.secure else "false"
-    elif key == "s3:prefix":
-        if facts.action in _LISTING_ACTIONS:
-            value = query.get("prefix", "")
-    elif key in ("s3:delimiter", "s3:max-keys"):
-        if facts.action in _LISTING_ACTIONS:
-            value = query.get(key[3:])
-    elif key == "s3:versionid":
-        value = query.get("versionId")
-    elif key.startswith("s3:existingobjecttag/"):
-        tags = facts.object_tags()
-        value = None if tags is None else tags.get(key.split("/", 1)[1])
-    elif key == "s3:signatureversion":
-        value = facts.signature_version
-    elif key == "aws:username":
-        value = facts.principal
-    elif key == "aws:userid":
-        value = facts.canonical_id if facts.principal is not None else None
-    elif key == "aws:principaltype":
-        value = "User" if facts.principal is not None else "Anonymous"
-    elif key == "aws:referer":
-        value = headers.get("referer")
-    elif key == "aws:useragent":
-        value = headers.get("user-agent")
-    elif key == "aws:epochtime":
-        value = str(int(now()))
-    elif key == "aws:currenttime":
-        value = datetime.fromtimestamp(now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    elif key.startswith("s3:x-amz-"):
-        value = headers.get(key[3:])  # s3:x-amz-acl, s3:x-amz-copy-source, ...
-    if value is None:
-        return None
-    return [str(value)]

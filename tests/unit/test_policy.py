@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.auth.policy import PolicyError, parse, request_lookup, resource_arns
+from gateway.auth.bucketpolicy import request_lookup, resource_arns
+from gateway.auth.policy import PolicyError, parse
 
 BUCKET = "master.data"
 NAMES = ("master.data", "data")
@@ -16,6 +17,7 @@ NAMES = ("master.data", "data")
 @dataclass
 class Facts:
     action: str = "s3:GetObject"
+    bucket: str = BUCKET
     key: str | None = "a/b.txt"
     principal: str | None = None
     canonical_id: str | None = None
@@ -256,4 +258,62 @@ def test_public(statement, public):
 def test_restricted_policy_keeps_only_named_grants():
     policy = parse(doc(stmt(Sid="everyone"), stmt(Sid="key1", principal={"AWS": "KEY1"}),
                        stmt(Sid="deny", effect="Deny", action="s3:DeleteObject")), NAMES)
-    assert [s.sid for s in policy.allows_only_named().statements] == ["key1", "deny"]
+    assert [s.sid for s in policy.restricted.statements] == ["key1", "deny"]
+
+
+# --- the access decision's policy step (gateway.auth.bucketpolicy.evaluate) ------------------------
+
+class Config:
+    """A bucket configuration as gateway.ops.bucketconfig gives one: documents by kind."""
+
+    def __init__(self, **docs: bytes) -> None:
+        self.docs = {k.replace("_", "-"): v for k, v in docs.items()}
+
+    def get(self, kind: str) -> bytes | None:
+        return self.docs.get(kind)
+
+    def parsed(self, kind, parser):
+        return parser(self.get(kind))
+
+
+def test_bucket_names_cover_every_alias():
+    from gateway.auth.bucketpolicy import bucket_names
+
+    assert set(bucket_names("data")) == {"data", "master.data", "master.data.default"}
+    assert set(bucket_names("dev.data")) == {"dev.data", "dev.data.default"}
+    assert set(bucket_names("dev.data.proj")) == {"dev.data.proj"}
+    assert "master.data" in bucket_names("0123456789abcdef0123456789abcdef.master.data")
+
+
+def test_restrict_public_buckets_drops_public_grants_for_anonymous_only():
+    from gateway.auth.bucketpolicy import evaluate
+    from gateway.s3.publicaccess import PublicAccessBlock
+
+    policy = doc(stmt(resource="arn:aws:s3:::data/*")).encode()
+    facts = Facts()
+    facts.bucket = "data"
+    assert evaluate(Config(policy=policy), facts) == "Allow"
+    restrict = PublicAccessBlock(restrict_public_buckets=True).render()
+    assert evaluate(Config(policy=policy, public_access_block=restrict), facts) is None
+    facts.principal = "KEY1"  # a configured key is inside "the account"
+    assert evaluate(Config(policy=policy, public_access_block=restrict), facts) == "Allow"
+    assert evaluate(Config(), facts) is None
+
+
+def test_public_access_block_document():
+    from gateway.s3 import errors
+    from gateway.s3.publicaccess import NONE, PublicAccessBlock, parse, parse_stored
+
+    assert parse_stored(None) == NONE
+    block = parse(b'<PublicAccessBlockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                  b"<BlockPublicAcls>TRUE</BlockPublicAcls><RestrictPublicBuckets>true"
+                  b"</RestrictPublicBuckets></PublicAccessBlockConfiguration>")
+    assert block == PublicAccessBlock(True, False, False, True)
+    assert parse(block.render()) == block
+    for bad in (b"<x/>", b"not xml", b"<PublicAccessBlockConfiguration><BlockPublicAcls>yes"
+                b"</BlockPublicAcls></PublicAccessBlockConfiguration>",
+                b"<PublicAccessBlockConfiguration><Other>true</Other>"
+                b"</PublicAccessBlockConfiguration>"):
+        with pytest.raises(errors.S3Error) as info:
+            parse(bad)
+        assert info.value.code == "MalformedXML"
