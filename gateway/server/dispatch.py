@@ -107,6 +107,9 @@ class Dispatcher:
         path = raw.decode("latin-1") if raw else quote(scope["path"])
         if path == INTERNAL_PREFIX or path.startswith(INTERNAL_PREFIX + "/"):
             if not path.startswith(DOCS_PATHS):
+                who = authorization.principal(scope)
+                if who is not None and who.anonymous:
+                    raise errors.access_denied()
                 raise errors.S3Error(404, "NotFound", "Not Found")
             await self.app(scope, receive, send)
             return
