@@ -20,6 +20,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from starlette.types import Scope
 
@@ -27,11 +29,28 @@ from gateway.auth import sigv4
 from gateway.auth.authenticator import SIGV4A, Authenticator, Identity
 from gateway.s3 import errors
 
-# scope["state"] key: set (to the Authenticator) on a form upload the middleware let through
-# unsigned; the handler checks the form's own signature with it.
+# scope["state"] key: set (to a FormAuth) on a form upload the middleware let through
+# unsigned; the handler checks the form's own signature with it, then asks the access decision.
 FORM_AUTH = "form_upload_auth"
 V4_FIELDS = ("x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature")
 V2_FIELDS = ("awsaccesskeyid", "signature")
+
+
+@dataclass(frozen=True)
+class FormAuth:
+    """What a form upload's handler needs to decide who may write: the authenticator (key pairs,
+    pachd), and ``authorize(access_key or None, bucket, key)``, the access decision for
+    s3:PutObject (an ACL or bucket policy may let an unsigned form write)."""
+
+    auth: Authenticator
+    authorize: Callable[[str | None, str, str], Awaitable[None]]
+
+    async def required(self) -> bool:
+        """Whether this gateway wants signatures (key pairs configured, or pachd auth active)."""
+        return bool(self.auth.credentials) or await self.token_mode()
+
+    async def token_mode(self) -> bool:
+        return self.auth.pachd is not None and await self.auth.pachd.active()
 
 
 def is_form_upload(scope: Scope) -> bool:
@@ -88,6 +107,7 @@ async def verify(auth: Authenticator, fields: dict[str, str]) -> Identity:
         secret = _secret(auth, access_key, token_mode)
         expected = sigv4.signature(sigv4.signing_key(secret, date, region), policy)
         good = hmac.compare_digest(expected, fields["x-amz-signature"].strip().lower())
+        version = sigv4.ALGORITHM
     else:
         for name in V2_FIELDS:
             if name not in fields:
@@ -100,9 +120,10 @@ async def verify(auth: Authenticator, fields: dict[str, str]) -> Identity:
         except (binascii.Error, ValueError):
             provided = b""
         good = hmac.compare_digest(expected, provided)
+        version = "AWS"
     if not good:
         raise errors.signature_does_not_match()
-    identity = Identity(access_key)
+    identity = Identity(access_key, signature_version=version)
     if token_mode:
         await auth.pachd.check_token(access_key)
         identity.token = access_key

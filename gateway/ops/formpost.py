@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from starlette.requests import Request
 
 from gateway.auth import postform
-from gateway.auth.authenticator import Authenticator, Identity
+from gateway.auth.authenticator import Identity
 from gateway.ops import versioning
 from gateway.ops.body import UploadBody
 from gateway.ops.upload import write_object
@@ -60,24 +60,23 @@ async def post_object(req: Request, client: PFS, bucket: str) -> tuple[Written, 
                                       "file", "0")
     if "key" not in fields:
         raise postform.missing_field("key")
-    identity = state.get("identity")
-    auth: Authenticator | None = state.get(postform.FORM_AUTH)
     policy = postpolicy.parse(fields["policy"]) if "policy" in fields else None
-    if identity is None and postform.is_signed(fields) and auth is not None and await _required(auth):
-        identity = await postform.verify(auth, fields)
-    if identity is None and auth is not None and await _required(auth):
-        _refuse_anonymous(bucket)
+    identity = await _identity(state, fields)
     if policy is not None:
         policy.check_form(fields, bucket, datetime.now(UTC))
     key = fields["key"].replace(FILENAME, part.filename or "")
     if not key:
         raise errors.invalid_argument("The key must not be empty.", "key", "")
     path = object_path(key)
+    form_auth = state.get(postform.FORM_AUTH)
+    if form_auth is not None and not (identity is not None and identity.token):
+        if await form_auth.required():  # the gateway's key pairs decide: ACLs, bucket policy
+            await form_auth.authorize(identity.access_key if identity else None, bucket, key)
     meta = _metadata(fields)
     body = UploadBody(None, source=form.file_data(), headers=_checksum_fields(fields),
                       size_check=policy.check_length if policy else None,
                       final_check=policy.check_final if policy else None)
-    token = request_token.set(identity.token) if isinstance(identity, Identity) and identity.token else None
+    token = request_token.set(identity.token) if identity is not None and identity.token else None
     try:
         commit = await write_object(client, ref, path, key, body, meta, f"PostObject {key}")
     finally:
@@ -89,14 +88,19 @@ async def post_object(req: Request, client: PFS, bucket: str) -> tuple[Written, 
     return Written(bucket, key, body.md5_hex, commit, headers), fields
 
 
-async def _required(auth: Authenticator) -> bool:
-    """Whether this gateway wants signatures (key pairs configured, or pachd auth active)."""
-    return bool(auth.credentials) or (auth.pachd is not None and await auth.pachd.active())
-
-
-def _refuse_anonymous(bucket: str) -> None:
-    """An unsigned form on a gateway that wants signatures: refused, as every anonymous write."""
-    raise errors.access_denied()
+async def _identity(state: dict, fields: dict[str, str]) -> Identity | None:
+    """Who signed the form (None: anonymous, or a gateway that checks no signatures)."""
+    form_auth: postform.FormAuth | None = state.get(postform.FORM_AUTH)
+    if form_auth is None or not await form_auth.required():
+        return None  # a gateway without credentials: signatures are not even read
+    if postform.is_signed(fields):
+        identity = await postform.verify(form_auth.auth, fields)
+        state["identity"] = identity  # the access decision's s3:signatureversion
+    elif await form_auth.token_mode():
+        raise errors.access_denied()  # against pachd with auth, a Pachyderm token is needed
+    else:
+        identity = None
+    return identity
 
 
 def _metadata(fields: dict[str, str]) -> metadata.ObjectMeta:
