@@ -23,7 +23,7 @@ from starlette.types import Scope, Send
 
 from gateway.context import pfs
 from gateway.ops import bucketconfig
-from gateway.pfs.errors import NotFound, PFSError
+from gateway.pfs.errors import NotFound, PFSError, to_s3
 from gateway.pfs.refs import read_ref
 from gateway.s3 import cors
 from gateway.s3.errors import S3Error
@@ -119,12 +119,14 @@ class CorsPolicy:
         resource_type = "OBJECT" if path.lstrip("/").partition("/")[2] else "BUCKET"
         try:
             rules = await self.rules(bucket)
+            # (a bucket without rules may not exist at all: S3 tells the two apart)
+            exists = rules is not None or not bucket or await _exists(bucket)
+        except PFSError as e:  # the backend failed (503 when unreachable): not the client's fault
+            raise to_s3(e, bucket) from e
         except S3Error:  # not a bucket name at all
             raise cors.bucket_not_found(asked, "BUCKET") from None
         if rules is None:
-            if bucket and not await _exists(bucket):
-                raise cors.bucket_not_found(asked, "BUCKET")
-            raise cors.not_enabled(asked, "BUCKET")
+            raise cors.not_enabled(asked, "BUCKET") if exists else cors.bucket_not_found(asked, "BUCKET")
         if requested is None:
             raise cors.method_needed(None)
         names = cors.request_headers(_header(scope, b"access-control-request-headers"))
