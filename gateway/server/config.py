@@ -51,10 +51,17 @@ class Config:
     versioning_default: str | None = None  # "Enabled": buckets with no stored status are versioned
     cors_allow_origins: list[str] = field(default_factory=list)  # default CORS rule's origins
     cors_allow_methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    pfsd_process: bool = False  # the embedded PFS server as a child process (not in this one)
 
     @property
     def embedded(self) -> bool:
         return not self.pachd_address
+
+    @property
+    def in_process(self) -> bool:
+        """Whether this process hosts the embedded PFS server itself (see gateway.server.inproc):
+        the default; with --pfsd-process, or with more than one worker, it is a child process."""
+        return self.embedded and not self.pfsd_process and self.workers == 1
 
     def exposure_error(self) -> str | None:
         """Why this configuration must not start (anonymous on a non-loopback address)."""
@@ -131,6 +138,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="gateway processes serving the port, sharing one PFS backend (env "
                          "S3GW_WORKERS; default 1). Each uses one core and ~65 MB: see "
                          "docs/benchmarks.md")
+    ap.add_argument("--pfsd-process", action="store_true", default=_truthy(env("S3GW_PFSD_PROCESS")),
+                    help="run the embedded PFS server as a child process, reached over gRPC, "
+                         "instead of inside the gateway process (env S3GW_PFSD_PROCESS=1); "
+                         "always so with --workers above 1")
     ap.add_argument("--allowed-hosts", default=env("S3GW_ALLOWED_HOSTS", ""),
                     help="comma-separated Host names answered besides localhost and this "
                          "listener's addresses (DNS rebinding protection): NAME (any port), "
@@ -188,4 +199,5 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   allowed_hosts=[h.strip() for h in a.allowed_hosts.split(",") if h.strip()],
                   metrics_public=a.metrics_public, session_idle=max(0.0, a.session_idle_timeout),
                   versioning_default="Enabled" if a.versioning_default == "enabled" else None,
-                  cors_allow_origins=origins, cors_allow_methods=methods)
+                  cors_allow_origins=origins, cors_allow_methods=methods,
+                  pfsd_process=a.pfsd_process)
