@@ -46,9 +46,11 @@ class ObjectMeta:
     # "x": not a version (the last version was deleted). ``marker``: the write was a delete.
     version: str | None = None
     marker: bool = False
+    acl: str | None = None  # the object's own ACL (gateway.s3.aclmodel.ACL.encode), if it has one
 
     def empty(self) -> bool:
-        return not (self.headers or self.user or self.etag or self.tags or self.parts or self.version)
+        return not (self.headers or self.user or self.etag or self.tags or self.parts or self.version
+                    or self.acl)
 
     def response_headers(self) -> dict[str, str]:
         out = {k.title(): v for k, v in self.headers.items()}
@@ -60,7 +62,7 @@ class ObjectMeta:
     def encode(self) -> str:
         doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag),
                                  ("t", self.tags), ("p", self.parts), ("v", self.version),
-                                 ("d", self.marker)) if v}
+                                 ("d", self.marker), ("a", self.acl)) if v}
         raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -70,7 +72,7 @@ class ObjectMeta:
         doc = json.loads(raw)
         return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"),
                    tags=doc.get("t", {}), parts=doc.get("p", []), version=doc.get("v"),
-                   marker=bool(doc.get("d")))
+                   marker=bool(doc.get("d")), acl=doc.get("a"))
 
 
 def from_headers(headers: Mapping[str, str], content_type: str | None) -> ObjectMeta:
