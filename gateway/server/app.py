@@ -133,6 +133,7 @@ def create_app(pfs_address: str, auth: Authenticator | None = None,
     ``versioning_default`` ("Enabled" or None) applies to buckets with no stored status.
     """
     versioning.set_default(versioning_default)
+    context.set_access_keys(auth.credentials if auth is not None else ())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app) -> AsyncIterator[None]:
