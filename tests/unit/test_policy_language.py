@@ -345,11 +345,11 @@ def test_public_access_block_document():
 
 def test_policy_writes_refused_when_pachyderm_roles_decide():
     from gateway.auth.authenticator import Identity
+    from gateway.ops.policies import refuse_when_pachyderm_decides as refuse
     from gateway.s3.errors import S3Error
-    from handlers.policy import _pachd_roles_decide
 
-    _pachd_roles_decide({"state": {"identity": Identity("AKID")}})  # the gateway's keys decide
-    _pachd_roles_decide({"state": {}})  # no keys at all
+    refuse({"state": {"identity": Identity("AKID")}})  # the gateway's keys decide
+    refuse({"state": {}})  # no keys at all
     with pytest.raises(S3Error) as info:
-        _pachd_roles_decide({"state": {"identity": Identity("tok", token="tok")}})
+        refuse({"state": {"identity": Identity("tok", token="tok")}})
     assert info.value.code == "NotImplemented" and "Pachyderm" in info.value.message
