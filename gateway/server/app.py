@@ -141,6 +141,7 @@ def create_app(pfs_address: str, auth: Authenticator | None = None,
     with the app and called in-process; ``pfs_address`` is then its gRPC socket.
     """
     versioning.set_default(versioning_default)
+    context.set_access_keys(auth.credentials if auth is not None else ())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app) -> AsyncIterator[None]:
