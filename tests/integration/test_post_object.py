@@ -270,3 +270,19 @@ def test_signed_header_post_still_works(signed_s3, sbucket):
     signed_s3.put_object(Bucket=sbucket, Key="d.txt", Body=b"1")
     out = signed_s3.delete_objects(Bucket=sbucket, Delete={"Objects": [{"Key": "d.txt"}]})
     assert out["Deleted"] == [{"Key": "d.txt"}]
+
+
+def test_anonymous_form_allowed_by_a_bucket_policy(signed_gateway, signed_s3, sbucket):
+    """With credentials, an unsigned form writes where a bucket policy lets anyone
+    s3:PutObject (under its Resource only); the form's policy conditions still apply."""
+    signed_s3.put_bucket_policy(Bucket=sbucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+                       "Resource": f"arn:aws:s3:::{sbucket}/drop/*"}]}))
+    url = f"{signed_gateway.url}/{sbucket}"
+    r = post({"url": url, "fields": {"key": "drop/${filename}"}}, b"public", filename="p.txt")
+    assert r.status_code == 204, r.text
+    assert signed_s3.get_object(Bucket=sbucket, Key="drop/p.txt")["Body"].read() == b"public"
+    r = post({"url": url, "fields": {"key": "elsewhere.txt"}})
+    assert r.status_code == 403 and error_code(r) == "AccessDenied"
+    assert missing(signed_s3, sbucket, "elsewhere.txt")
