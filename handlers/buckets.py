@@ -10,7 +10,7 @@ from starlette.responses import Response
 from gateway.context import pfs, request
 from gateway.ops import acls, listing, multipart, versioning
 from gateway.pfs.client import Ref
-from gateway.pfs.errors import AlreadyExists, NotFound
+from gateway.pfs.errors import AlreadyExists, ConditionFailed, NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import errors
 from gateway.s3.names import RESERVED_BRANCH
@@ -20,7 +20,8 @@ MAX_CONFIG_BYTES = 64 * 1024
 
 
 async def create_bucket(bucket: str) -> Response:
-    """Create the repo (and project) if missing, then the branch."""
+    """Create the repo (and project) if missing, then the branch (its first commit holding the
+    bucket's owner and ownership controls when keys are configured)."""
     ref = write_ref(bucket)
     documents = acls.creation_documents(request().headers)  # owner, ownership controls, ACL
     await _check_configuration()
@@ -40,10 +41,12 @@ async def create_bucket(bucket: str) -> Response:
     except AlreadyExists:
         pass
     try:
-        await client.create_branch(ref, f"CreateBucket {bucket}")
-    except AlreadyExists:
+        if documents:
+            await acls.create_branch_with(bucket, documents)
+        else:
+            await client.create_branch(ref, f"CreateBucket {bucket}")
+    except (AlreadyExists, ConditionFailed):
         raise await acls.already_exists(bucket) from None
-    await acls.store_creation_documents(bucket, documents)
     versioning.created(ref)  # a new branch holds no status: its first writes need not ask
     return Response(status_code=200, headers={"Location": f"/{bucket}"})
 

@@ -206,13 +206,15 @@ async def already_exists(bucket: str) -> errors.S3Error:
                           "select a different name and try again.", BucketName=bucket)
 
 
-async def store_creation_documents(bucket: str, documents: dict[str, bytes]) -> None:
-    """Write a new bucket's documents in one commit (none: no commit)."""
-    if not documents:
-        return
+async def create_branch_with(bucket: str, documents: dict[str, bytes]) -> None:
+    """Create a new bucket's branch by its first commit, which holds its documents (ModifyFile
+    creates a missing branch), so a bucket never exists without its owner. Against pfsd the
+    commit requires that no owner is recorded yet (two racing creators: one wins, the other
+    gets ConditionFailed); pachd cannot check that, as CreateBranch could not either."""
     ops = [op for kind, doc in documents.items() for op in bucketconfig.ops(kind, doc)]
     ref = write_ref(bucket)
-    await pfs().modify_file(ref, ops, f"CreateBucket {bucket}: owner and ownership controls")
+    await pfs().modify_file(ref, ops, f"CreateBucket {bucket}",
+                            require=[Requirement(bucketconfig.CONFIG_DIR + "owner")])
     bucketconfig.forget(ref)
 
 
