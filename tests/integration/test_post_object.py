@@ -291,3 +291,21 @@ def test_anonymous_form_allowed_by_a_bucket_policy(signed_gateway, signed_s3, sb
     r = post({"url": url, "fields": {"key": "elsewhere.txt"}})
     assert r.status_code == 403 and error_code(r) == "AccessDenied"
     assert missing(signed_s3, sbucket, "elsewhere.txt")
+
+
+def test_acl_field_makes_a_public_object(signed_gateway, signed_s3, sbucket):
+    """The form's ``acl`` field is the object's canned ACL: public-read is then readable with
+    no signature, and the ACL reads back as set."""
+    form = signed_s3.generate_presigned_post(sbucket, "pub.txt", ExpiresIn=300,
+                                             Fields={"acl": "public-read"},
+                                             Conditions=[{"acl": "public-read"}])
+    r = post(form, b"for everyone")
+    assert r.status_code == 204, r.text
+    assert httpx.get(f"{signed_gateway.url}/{sbucket}/pub.txt").content == b"for everyone"
+    grants = signed_s3.get_object_acl(Bucket=sbucket, Key="pub.txt")["Grants"]
+    assert {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+            "Permission": "READ"} in grants
+    # a private object stays unreadable anonymously
+    form = signed_s3.generate_presigned_post(sbucket, "priv.txt", ExpiresIn=300)
+    assert post(form).status_code == 204
+    assert httpx.get(f"{signed_gateway.url}/{sbucket}/priv.txt").status_code == 403
