@@ -36,10 +36,10 @@ async def put_object(bucket: str, key: str) -> Response:
     path = object_path(key)
     folder = is_folder_key(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
-    body = UploadBody(request())
+    client = pfs()
+    body = UploadBody(request(), backend_md5=client.hashes_uploads)
     if folder:
         folders.refuse_declared_body(request().headers, key)
-    client = pfs()
     acl.check_canned(request().headers)
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
@@ -51,7 +51,7 @@ async def put_object(bucket: str, key: str) -> Response:
                 _put_checked_by_pfsd(client, ref, path, key, body, meta, require, status, cached), cond)
         finally:
             _settle(status)
-        return _put_response(client, ref, path, commit, body, meta)
+        return await _put_response(client, ref, path, commit, body, meta)
     # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
     # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
     # refused. pfsd applies nothing of a stream before it ends, so there the look-up runs
@@ -78,11 +78,12 @@ async def put_object(bucket: str, key: str) -> Response:
 
     try:
         commit = await conditional.guarded(
-            client.modify_file(ref, ops(), f"PutObject {key}", require=require), cond)
+            client.modify_file(ref, ops(), f"PutObject {key}", require=require,
+                               md5=body.md5_report(path)), cond)
     finally:
         _settle(check)
         _settle(status)
-    return _put_response(client, ref, path, commit, body, meta)
+    return await _put_response(client, ref, path, commit, body, meta)
 
 
 def _settle(task: asyncio.Future | None) -> None:
@@ -112,15 +113,16 @@ async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body:
 
     try:
         return await client.modify_file(ref, ops(), f"PutObject {key}", require=require,
-                                        checks=(path,))
+                                        checks=(path,), md5=body.md5_report(path))
     except FailedPrecondition as e:
         if "is a directory" in e.message:
             raise errors.path_conflict(key) from None
-        raise
+        raise body.md5_refused(e) or e from None
 
 
-def _put_response(client: PFS, ref: Ref, path: str, commit: str, body: UploadBody,
-                  meta: metadata.ObjectMeta) -> Response:
+async def _put_response(client: PFS, ref: Ref, path: str, commit: str, body: UploadBody,
+                        meta: metadata.ObjectMeta) -> Response:
+    await body.settle_md5(client, ref, commit)
     metacache.remember(client, ref, commit, path, meta)
     headers = {"ETag": f'"{body.md5_hex}"', **versioning.write_headers(commit, meta.version),
                **body.response_headers()}
