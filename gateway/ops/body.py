@@ -167,6 +167,12 @@ class UploadBody:
         info = await client.inspect_file(dataclasses.replace(ref, commit=commit), self.report.path)
         self.report.md5 = bytes(info.hash) if len(info.hash) == 16 else bytes.fromhex(info.hash.decode())
 
+    def require_checksum(self) -> None:
+        """Refuse a body sent without Content-MD5 or an x-amz-checksum-*, as S3 does for the
+        operations that require one (DeleteObjects, PutBucketCors)."""
+        if self.plan.content_md5 is None and self.plan.algorithm is None:
+            raise errors.invalid_request("Missing required header for this request: Content-MD5")
+
     def verify(self) -> None:
         """Settle every check the request asked for; raises the S3 error of the first failure."""
         trailers = self.decoder.trailers if self.decoder is not None else None
