@@ -68,6 +68,7 @@ async def put_object(bucket: str, key: str) -> Response:
             if check.done():
                 _refuse_unless_writable(check, key)  # a missing bucket fails before the last byte
         meta.version = versioning.version_mode(await status if status is not None else cached)
+        meta.checksum = body.stored_checksum()  # the body is all read: its digests are final
         for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
             yield op  # write_ops also drops a stale sidecar
         await asyncio.wait((check,))
@@ -104,6 +105,7 @@ async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body:
         async for op in body.file_ops(path):
             yield op
         meta.version = versioning.version_mode(await status if status is not None else cached)
+        meta.checksum = body.stored_checksum()  # the body is all read: its digests are final
         for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
             yield op  # write_ops also drops a stale sidecar
         body.verify()  # raising here cancels the stream: PFS commits nothing
@@ -135,13 +137,8 @@ def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:
 
 async def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
     """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``'s commit."""
-    ref = read_ref(bucket)
     path = object_path(key)
-    if version_id is not None:
-        if version_id != versions.NULL and not is_commit_id(version_id):
-            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
-        ref = await versions.pick(pfs(), ref, key, path, version_id)
-    return ref, path
+    return await versions.target(pfs(), read_ref(bucket), key, path, version_id), path
 
 
 async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str | None) -> ObjectInfo:
@@ -173,6 +170,7 @@ async def head_object(bucket: str, key: str, version_id: str | None = None,
     out.update(overrides)
     rng = _part_or_range(obj, part_number, headers.get("range"), out)
     if rng is None:
+        out.update(_checksum_headers(obj, headers))
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
     start, end = rng
@@ -192,6 +190,14 @@ def _part_or_range(obj: ObjectInfo, part_number: int | None, range_header: str |
     first, last, count = part_range(obj, part_number)
     out["x-amz-mp-parts-count"] = str(count)
     return None if obj.size == 0 else (first, last)
+
+
+def _checksum_headers(obj: ObjectInfo, headers) -> dict[str, str]:
+    """The stored checksum, when the request asks (``x-amz-checksum-mode: ENABLED``) and the
+    whole object is served: a range or a part gets none, as from S3."""
+    if headers.get("x-amz-checksum-mode", "").upper() != "ENABLED":
+        return {}
+    return obj.meta.checksum_headers()
 
 
 SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
@@ -234,7 +240,9 @@ async def get_object(bucket: str, key: str, version_id: str | None = None,
     if obj.meta.version is not None or version_id is not None:
         out.update(await versions.read_headers(client, ref, path, obj.meta, obj.commit, version_id))
     start, end, status = 0, obj.size - 1, 200
-    if rng is not None:
+    if rng is None:
+        out.update(_checksum_headers(obj, headers))
+    else:
         start, end = rng
         status = 206
         out["Content-Range"] = conditions.content_range(start, end, obj.size)

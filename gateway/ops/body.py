@@ -10,6 +10,7 @@ arrives (see :mod:`gateway.auth.authenticator`); either failure is raised out of
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -30,14 +31,16 @@ THREADED_DIGEST = 128 * 1024
 class UploadBody:
     """One request body, with the checks its headers ask for planned before it is read."""
 
-    def __init__(self, req: Request) -> None:
+    def __init__(self, req: Request, algorithm: str | None = None) -> None:
+        """``algorithm``: a checksum to compute even when the request sends none (the one a
+        multipart upload was created with)."""
         self.req = req
         headers = req.headers
         state = req.scope.get("state", {})
         self.plan = checksums.plan_checks(headers)
         if state.get(PAYLOAD_VERIFIED):  # already hashed by the auth layer: once is enough
             self.plan = dataclasses.replace(self.plan, content_sha256=None)
-        self.digests = self.plan.digests()
+        self.digests = self.plan.digests(algorithm) if algorithm else self.plan.digests()
         self.decoder: chunked.AwsChunkedDecoder | None = None
         validator = state.get(CHUNK_VALIDATOR)
         if chunked.is_aws_chunked(headers):
@@ -124,6 +127,19 @@ class UploadBody:
         """Settle every check the request asked for; raises the S3 error of the first failure."""
         trailers = self.decoder.trailers if self.decoder is not None else None
         self._echo = checksums.verify_body(self.plan, self.digests, trailers)
+
+    def checksum(self, algorithm: str | None = None) -> tuple[str, bytes] | None:
+        """(algorithm, raw digest) of the body, once read: ``algorithm``'s, else the one the
+        request sent (None when it sent none: a plain PUT computes nothing more than MD5)."""
+        algorithm = algorithm or self.plan.algorithm
+        return None if algorithm is None else (algorithm, self.digests.digest(algorithm))
+
+    def stored_checksum(self) -> list[str]:
+        """What the object's metadata keeps of the checksum the request sent (FULL_OBJECT)."""
+        found = self.checksum()
+        if found is None:
+            return []
+        return [found[0], base64.b64encode(found[1]).decode("ascii"), "FULL_OBJECT"]
 
     @property
     def md5_hex(self) -> str:
