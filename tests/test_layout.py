@@ -20,7 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "gateway.s3": {"gateway.lean", "gateway.metrics"},
     "gateway.auth": {"gateway.s3", "generated"},  # generated.auth: pachd's WhoAmI
     "gateway.pfs": {"gateway.s3", "gateway.metrics", "generated"},
-    "gateway.ops": {"gateway.s3", "gateway.auth", "gateway.pfs", "generated"},
+    # (gateway.context: the process's PFS client, for bucketconfig.load(bucket) used by many)
+    "gateway.ops": {"gateway.s3", "gateway.auth", "gateway.pfs", "gateway.context", "generated"},
     "gateway.explorer": {"gateway.s3", "gateway.auth", "gateway.pfs", "gateway.ops", "gateway.context", "generated"},
     "gateway.server": {
         "gateway.s3", "gateway.auth", "gateway.pfs", "gateway.ops", "gateway.explorer",

@@ -72,8 +72,9 @@ def load_credentials_file(path: Path) -> dict[str, str]:
 class Identity:
     """What a verified request brings along the rest of its way."""
 
-    access_key: str
+    access_key: str | None  # None: an unsigned request (see Authenticator.authenticate)
     token: str | None = None  # the Pachyderm token its PFS calls carry
+    signature_version: str | None = None  # "AWS" (SigV2) or "AWS4-HMAC-SHA256"
     chunk_validator: ChunkSignatureValidator | None = None
     payload_sha256: bytes | None = None  # a signed body hash, checked as the body streams
 
@@ -176,14 +177,22 @@ class Authenticator:
         if self.pachd is not None:
             await self.pachd.close()
 
-    async def authenticate(self, scope: Scope) -> Identity | None:
+    async def authenticate(self, scope: Scope, anonymous: bool = False) -> Identity | None:
         """The request's identity; ``None`` when anonymous access is allowed. Raises the S3
-        error (403/400) of a request that may not pass."""
+        error (403/400) of a request that may not pass.
+
+        ``anonymous``: with configured key pairs, an unsigned request is not refused here but
+        passes as ``Identity(None)``, for the access decision (:mod:`gateway.auth.access`) to
+        refuse unless an ACL or bucket policy allows it. A bad signature or an unknown key is
+        refused here whatever the flag; so is every unsigned request when pachd's auth decides.
+        """
         token_mode = self.pachd is not None and await self.pachd.active()
         if not token_mode and not self.credentials:
             return None  # anonymous, as without auth: signatures are not even read
         signed = _parse(scope)
         if signed is None:
+            if anonymous and not token_mode:
+                return Identity(None)
             raise errors.access_denied()
         if token_mode:
             secret = signed.access_key
@@ -203,7 +212,7 @@ class Authenticator:
             raise err
         sigv4.verify(signed, secret, scope["method"], scope.get("raw_path") or b"",
                      scope["query_string"], headers, explain=not token_mode)
-        identity = Identity(signed.access_key)
+        identity = Identity(signed.access_key, signature_version=sigv4.ALGORITHM)
         if token_mode:
             await self.pachd.check_token(signed.access_key)
             identity.token = signed.access_key
@@ -245,7 +254,7 @@ class Authenticator:
         if payload is not None and payload.startswith(b"STREAMING-AWS4-"):
             raise errors.invalid_request("Signed aws-chunked bodies need Signature Version 4 "
                                          "(AWS4-HMAC-SHA256).")
-        identity = Identity(signed.access_key)
+        identity = Identity(signed.access_key, signature_version="AWS")
         if token_mode:
             await self.pachd.check_token(signed.access_key)
             identity.token = signed.access_key

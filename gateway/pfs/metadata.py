@@ -48,6 +48,7 @@ class ObjectMeta:
     # "x": not a version (the last version was deleted). ``marker``: the write was a delete.
     version: str | None = None
     marker: bool = False
+    acl: str | None = None  # the object's own ACL (gateway.s3.aclmodel.ACL.encode), if it has one
     # The object's checksum as S3 keeps it: [algorithm, base64 value, FULL_OBJECT | COMPOSITE]
     # (a composite value ends in "-<parts>"). An upload in progress records [algorithm, "", type].
     checksum: list[str] = field(default_factory=list)
@@ -56,7 +57,7 @@ class ObjectMeta:
 
     def empty(self) -> bool:
         return not (self.headers or self.user or self.etag or self.tags or self.parts or self.version
-                    or self.checksum)
+                    or self.acl or self.checksum)
 
     def checksum_headers(self) -> dict[str, str]:
         """``x-amz-checksum-<alg>`` and ``x-amz-checksum-type``, for ``x-amz-checksum-mode: ENABLED``."""
@@ -75,7 +76,7 @@ class ObjectMeta:
     def encode(self) -> str:
         doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag),
                                  ("t", self.tags), ("p", self.parts), ("v", self.version),
-                                 ("d", self.marker), ("c", self.checksum),
+                                 ("d", self.marker), ("a", self.acl), ("c", self.checksum),
                                  ("pc", self.part_checksums)) if v}
         raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -86,7 +87,7 @@ class ObjectMeta:
         doc = json.loads(raw)
         return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"),
                    tags=doc.get("t", {}), parts=doc.get("p", []), version=doc.get("v"),
-                   marker=bool(doc.get("d")), checksum=doc.get("c", []),
+                   marker=bool(doc.get("d")), acl=doc.get("a"), checksum=doc.get("c", []),
                    part_checksums=bool(doc.get("pc")))
 
 

@@ -4,7 +4,9 @@ S3 tells operations apart by subresource query keys and headers, not by path alo
 middleware runs before connexion's router: it reads the operation table built from the spec
 (:mod:`gateway.server.spec`), chooses the most specific operation whose selectors all hold, refuses
 unknown or unsupported subresources with ``501 NotImplemented``, and rewrites the request path
-to that operation's spec path. Keys are forwarded still percent-encoded (from ``raw_path``), so
+to that operation's spec path, once the access decision
+(:mod:`gateway.server.authorization`) lets the request's principal do that operation.
+Keys are forwarded still percent-encoded (from ``raw_path``), so
 no key can contain the ``?`` or ``#`` that mark selectors; handlers get them decoded.
 """
 
@@ -17,6 +19,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.s3 import errors
+from gateway.server import authorization
 from gateway.server.spec import Operation, operations, unsupported_subresources
 
 INTERNAL_PREFIX = "/~"  # docs, health, metrics: no bucket name can hold "~"
@@ -104,13 +107,23 @@ class Dispatcher:
         path = raw.decode("latin-1") if raw else quote(scope["path"])
         if path == INTERNAL_PREFIX or path.startswith(INTERNAL_PREFIX + "/"):
             if not path.startswith(DOCS_PATHS):
+                who = authorization.principal(scope)
+                if who is not None and who.anonymous:
+                    raise errors.access_denied()
                 raise errors.S3Error(404, "NotFound", "Not Found")
             await self.app(scope, receive, send)
             return
         resource, bucket, key = split_path(path)
         query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         headers = {name.decode("latin-1").lower() for name, _ in scope["headers"]}
-        op = self.table.choose(resource, scope["method"], query, headers)
+        try:
+            op = self.table.choose(resource, scope["method"], query, headers)
+        except errors.S3Error:
+            who = authorization.principal(scope)
+            if who is not None and who.anonymous:
+                raise errors.access_denied() from None  # unsigned: no more said than before ACLs
+            raise
+        await authorization.check(scope, op.name, bucket, key, query)
         new_path = forwarded_path(op, bucket, key)
         state = scope.setdefault("state", {})
         state["s3_operation"] = op.name

@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
+from gateway.auth.access import Principal
 from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
 from gateway.pfs.client import request_token
 from gateway.s3 import errors
 from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
 from gateway.server import security
+from gateway.server.authorization import PRINCIPAL
 from gateway.server.security import HostPolicy
 from gateway.server.spec import operations
 
@@ -154,9 +156,11 @@ class RequestContext:
             else:
                 receive_app = receive_wrapper
                 if self.auth is not None and not path.startswith(PUBLIC_PREFIXES):
-                    identity = await self.auth.authenticate(scope)
+                    identity = await self.auth.authenticate(scope, anonymous=True)
                     if identity is not None:
                         state["identity"] = identity
+                        if identity.token is None:  # the gateway's keys decide: see dispatch
+                            state[PRINCIPAL] = Principal.of(identity.access_key)
                         if identity.token is not None:
                             token = request_token.set(identity.token)
                         if identity.chunk_validator is not None:

@@ -18,7 +18,7 @@ from tests.conftest import Gateway
 EXPLORER = "/~/explorer"
 AK, SK = "AKIDSESSIONS", "sessions/Secret+NeverLogged"
 ENV = {"S3GW_ACCESS_KEY": AK, "S3GW_SECRET_KEY": SK}
-IDLE = 5
+IDLE = 8  # seconds; wide enough for a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +83,25 @@ def test_logout_ends_the_session_on_every_gateway_copy(copies):
 
 
 def test_idle_sessions_end_and_active_ones_are_renewed(idle_gw):
+    # Sleeps are measured from when each request was made, not chained: on a loaded machine a
+    # request can take seconds, and the margins below stay IDLE / 2 - 1 s whatever it takes.
     with httpx.Client(base_url=idle_gw.url, timeout=30) as c:
         assert login(c).status_code == 303
+        logged_in = time.monotonic()  # the first cookie was last seen no later than this
         first = c.cookies.get("s3gw_explorer")
         time.sleep(IDLE / 2)
+        used = time.monotonic()  # the renewed cookie is seen no earlier than this
         r = c.get(f"{EXPLORER}/")  # in use: the cookie's idle clock restarts
+        answered = time.monotonic()  # ... and no later than this
         assert r.status_code == 200
         renewed = c.cookies.get("s3gw_explorer")
         assert renewed != first and any(v.startswith("s3gw_explorer=") for v in r.headers.get_list("set-cookie"))
-    time.sleep(IDLE / 2 + 1)  # the first cookie is now idle past the limit, the renewed one is not
+    # the first cookie is now idle past the limit (whole seconds: +1), the renewed one is not
+    time.sleep(max(0.0, logged_in + IDLE + 1 - time.monotonic()))
     assert page(idle_gw.url, first).status_code == 303
+    assert time.monotonic() < used + IDLE - 1, "the machine is too slow for this test's margins"
     assert page(idle_gw.url, renewed).status_code == 200
-    time.sleep(IDLE + 1)
+    time.sleep(max(0.0, answered + IDLE + 1 - time.monotonic()))
     assert page(idle_gw.url, renewed).status_code == 303
 
 

@@ -1,0 +1,120 @@
+"""What a bucket's policy and public access block say about one request.
+
+:func:`evaluate` is the policy step of the access decision (gateway.auth.access): it reads the
+bucket's configuration (already loaded, one cached read per request), whose parsed policy is
+memoized with it, and answers ``"Deny"``, ``"Allow"`` or ``None``. Condition keys are read from
+the request only when a statement asks for them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from gateway.auth.conditions import Lookup
+from gateway.auth.policy import S3_ARN, Policy
+from gateway.auth.policy import parse as parse_policy
+from gateway.s3 import publicaccess
+from gateway.s3.names import DEFAULT_BRANCH, DEFAULT_PROJECT, parse_bucket
+
+POLICY = "policy"  # the policy's kind in the bucket configuration store
+_LISTING_ACTIONS = {"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}
+
+
+def stored_policy(document: bytes | None) -> Policy | None:
+    """The stored policy, compiled (it was validated when it was put)."""
+    return None if document is None else parse_policy(document)
+
+
+def evaluate(config, facts) -> str | None:
+    """The bucket policy's word on a request: "Deny", "Allow" or None (ACLs decide).
+
+    With RestrictPublicBuckets, a public policy's grants to everyone reach only the gateway's
+    configured keys (AWS: only the bucket owner's account): anonymous requests lose them.
+    """
+    policy = config.parsed(POLICY, stored_policy)
+    if policy is None:
+        return None
+    if facts.principal is None and policy.public:
+        block = config.parsed(publicaccess.KIND, publicaccess.parse_stored)
+        if block.restrict_public_buckets:
+            policy = policy.restricted
+    arns = resource_arns(bucket_names(facts.bucket), facts.key)
+    return policy.evaluate(facts, request_lookup(facts, time.time), arns)
+
+
+@lru_cache(maxsize=4096)
+def bucket_names(bucket: str) -> tuple[str, ...]:
+    """Every name a bucket's branch goes by (``repo``, ``master.repo``, ``master.repo.default``),
+    so a policy's Resource ARNs may use any of them; a commit view (``<commit>.b.r``) goes by
+    its branch's names too."""
+    ref = parse_bucket(bucket)
+    names = [bucket]
+    if ref.project == DEFAULT_PROJECT:
+        names += [f"{ref.branch}.{ref.repo}", f"{ref.branch}.{ref.repo}.{ref.project}"]
+        if ref.branch == DEFAULT_BRANCH:
+            names.append(ref.repo)
+    else:
+        names.append(f"{ref.branch}.{ref.repo}.{ref.project}")
+    return tuple(dict.fromkeys(names))
+
+
+def resource_arns(names: Iterable[str], key: str | None) -> tuple[str, ...]:
+    """The ARNs a request's resource goes by (one per name of its bucket)."""
+    if key is None:
+        return tuple(S3_ARN + b for b in names)
+    return tuple(f"{S3_ARN}{b}/{key}" for b in names)
+
+
+def request_lookup(facts, now: Callable[[], float]) -> Lookup:
+    """The condition keys of a request, resolved on first use (most policies read none)."""
+    found: dict[str, list[str] | None] = {}
+
+    def lookup(key: str) -> list[str] | None:
+        if key not in found:
+            found[key] = _resolve(facts, key, now)
+        return found[key]
+    return lookup
+
+
+def _resolve(facts, key: str, now: Callable[[], float]) -> list[str] | None:
+    value: object = None
+    headers, query = facts.headers, facts.query
+    if key == "aws:sourceip":
+        value = facts.source_ip
+    elif key == "aws:securetransport":
+        value = "true" if facts.secure else "false"
+    elif key == "s3:prefix":
+        if facts.action in _LISTING_ACTIONS:
+            value = query.get("prefix", "")
+    elif key in ("s3:delimiter", "s3:max-keys"):
+        if facts.action in _LISTING_ACTIONS:
+            value = query.get(key[3:])
+    elif key == "s3:versionid":
+        value = query.get("versionId")
+    elif key.startswith("s3:existingobjecttag/"):
+        tags = facts.object_tags()
+        value = None if tags is None else tags.get(key.split("/", 1)[1])
+    elif key == "s3:signatureversion":
+        value = facts.signature_version
+    elif key == "aws:username":
+        value = facts.principal
+    elif key == "aws:userid":
+        value = facts.canonical_id if facts.principal is not None else None
+    elif key == "aws:principaltype":
+        value = "User" if facts.principal is not None else "Anonymous"
+    elif key == "aws:referer":
+        value = headers.get("referer")
+    elif key == "aws:useragent":
+        value = headers.get("user-agent")
+    elif key == "aws:epochtime":
+        value = str(int(now()))
+    elif key == "aws:currenttime":
+        value = datetime.fromtimestamp(now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif key.startswith("s3:x-amz-"):
+        value = headers.get(key[3:])  # s3:x-amz-acl, s3:x-amz-copy-source, ...
+    if value is None:
+        return None
+    return [str(value)]

@@ -1,0 +1,110 @@
+"""Ask the access decision (:mod:`gateway.auth.access`) about one S3 request.
+
+The request context puts the request's :class:`~gateway.auth.access.Principal` in
+``scope["state"]`` when the gateway's own key pairs decide (a gateway without keys, or pachd
+with auth active, puts none, and nothing here runs). The dispatcher, once it knows the
+operation, calls :func:`check`: it loads the bucket's configuration (one cached look-up,
+:mod:`gateway.ops.bucketconfig`), and reads the object's sidecar (its ACL and tags) only if the
+decision asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, unquote
+
+from starlette.types import Scope
+
+from gateway import context
+from gateway.auth import access
+from gateway.auth.access import ACTIONS, VERSION_ACTIONS, Principal, RequestFacts
+from gateway.ops import bucketconfig
+from gateway.pfs import metadata
+from gateway.pfs.errors import PFSError
+from gateway.pfs.refs import at_version, read_ref
+from gateway.s3.aclmodel import ACL
+from gateway.s3.errors import S3Error
+from gateway.s3.names import object_path
+
+PRINCIPAL = "principal"  # scope["state"] key
+COPY_SOURCE_OPERATIONS = ("CopyObject", "UploadPartCopy")
+
+
+def principal(scope: Scope) -> Principal | None:
+    return scope.get("state", {}).get(PRINCIPAL)
+
+
+async def check(scope: Scope, operation: str, bucket: str, key: str,
+                query: list[tuple[str, str]]) -> None:
+    """Raise 403 AccessDenied unless the request's principal may do ``operation``.
+
+    ``bucket`` and ``key`` are still percent-encoded (as the dispatcher has them).
+    """
+    who = principal(scope)
+    if who is None:
+        return
+    params = dict(query)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    action = ACTIONS.get(operation, "s3:" + operation)
+    version_id = params.get("versionId")
+    if version_id is not None:
+        action = VERSION_ACTIONS.get(action, action)
+    bucket, key = unquote(bucket), unquote(key) or None
+    await access.authorize(await _facts(scope, who, operation, action, bucket, key, version_id,
+                                        headers, params))
+    if operation in COPY_SOURCE_OPERATIONS and "x-amz-copy-source" in headers:
+        source = _copy_source(headers["x-amz-copy-source"])
+        if source is not None:
+            src_bucket, src_key, src_version = source
+            src_action = "s3:GetObject" if src_version is None else "s3:GetObjectVersion"
+            await access.authorize(await _facts(scope, who, operation, src_action, src_bucket,
+                                                src_key, src_version, headers, params))
+
+
+async def _facts(scope: Scope, who: Principal, operation: str, action: str, bucket: str,
+                 key: str | None, version_id: str | None, headers: Mapping[str, str],
+                 params: Mapping[str, str]) -> RequestFacts:
+    config = None
+    if bucket:
+        try:
+            config = await bucketconfig.load(bucket)
+        except (S3Error, PFSError):
+            config = bucketconfig.EMPTY  # a bad name or unreachable backend: no grants
+    sidecar: dict[str, metadata.ObjectMeta | None] = {}
+
+    async def meta() -> metadata.ObjectMeta | None:
+        if "m" not in sidecar:
+            try:
+                ref = at_version(read_ref(bucket), version_id)
+                sidecar["m"] = await metadata.read(context.pfs(), ref, object_path(key or ""))
+            except (S3Error, PFSError):
+                sidecar["m"] = None
+        return sidecar["m"]
+
+    async def object_acl() -> ACL | None:
+        m = await meta()
+        return ACL.decode(m.acl) if m is not None and m.acl else None
+
+    async def object_tags() -> dict[str, str] | None:
+        m = await meta()
+        return dict(m.tags) if m is not None else None
+
+    state = scope.get("state", {})
+    identity = state.get("identity")
+    client = scope.get("client")
+    return RequestFacts(
+        action=action, bucket=bucket, key=key, principal=who, config=config,
+        source_ip=client[0] if client else None, secure=scope.get("scheme") == "https",
+        headers=headers, query=params,
+        signature_version=getattr(identity, "signature_version", None),
+        operation=operation, object_tags=object_tags, object_acl=object_acl)
+
+
+def _copy_source(value: str) -> tuple[str, str, str | None] | None:
+    """``/bucket/key?versionId=v`` (leading slash optional, percent-encoded) -> its parts."""
+    path, _, query = value.partition("?")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket or not key:
+        return None  # the handler refuses it with S3's error
+    version = dict(parse_qsl(query)).get("versionId")
+    return bucket, key, version
