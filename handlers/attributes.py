@@ -46,8 +46,9 @@ async def get_object_attributes(bucket: str, key: str, version_id: str | None = 
     out = []
     if "ETag" in wanted:
         out.append(element("ETag", obj.etag))  # without quotes, as S3 writes it here
-    if "Checksum" in wanted and len(meta.checksum) == 3 and meta.checksum[1]:
-        algorithm, value, kind = meta.checksum
+    current = obj.checksum()
+    if "Checksum" in wanted and current is not None:
+        algorithm, value, kind = current
         # the composite value without its "-<parts>" suffix, as S3 writes it here
         out.append(f"<Checksum>{element('Checksum' + algorithm, value.split('-')[0])}"
                    f"{element('ChecksumType', kind)}</Checksum>")
@@ -55,7 +56,7 @@ async def get_object_attributes(bucket: str, key: str, version_id: str | None = 
         sizes = part_sizes(meta.parts)
         page = list(enumerate(sizes, 1))[marker:marker + max_parts]
         sums: list[list] = []
-        if meta.part_checksums and page:
+        if meta.part_checksums and current is not None and page:
             pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
             sums = await metadata.read_parts(client, pinned, path)
         algorithm = meta.checksum[0] if sums else ""

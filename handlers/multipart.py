@@ -68,13 +68,14 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
     algorithm = mpsums.algorithm_of(upload)
     body = UploadBody(request(), algorithm)
     mpsums.check_part_algorithm(upload, body.plan.algorithm)
+    kept = mpsums.kept_algorithm(upload, body.plan.algorithm)
     path = layout.part_file(upload_id, part_number)
 
     async def ops():
         async for op in body.file_ops(path):
             yield op
-        if algorithm is not None:  # the body is all read: its checksum is final
-            for op in mpsums.write_ops(layout, upload_id, part_number, body.checksum(algorithm)[1]):
+        if kept is not None:  # the body is all read: its checksum is final
+            for op in mpsums.write_ops(layout, upload_id, part_number, kept, body.checksum(kept)[1]):
                 yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
@@ -104,7 +105,7 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
         if algorithm is not None:  # the part's checksum needs its bytes: read once, not kept
             async for chunk in client.get_file(source.ref, source.path):
                 sums.update(chunk)
-            sum_ops = mpsums.write_ops(layout, upload_id, part_number, sums.digest(algorithm))
+            sum_ops = mpsums.write_ops(layout, upload_id, part_number, algorithm, sums.digest(algorithm))
         await client.modify_file(staging, [copy_file(path, source.ref, source.path), *sum_ops],
                                  f"UploadPartCopy {key} part {part_number}")
         # a part's ETag is its bytes' MD5 (a multipart source's own ETag is not)
@@ -121,7 +122,8 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
                     sums.update(chunk)
                 yield add_file(path, chunk)
             if algorithm is not None:
-                for op in mpsums.write_ops(layout, upload_id, part_number, sums.digest(algorithm)):
+                for op in mpsums.write_ops(layout, upload_id, part_number, algorithm,
+                                           sums.digest(algorithm)):
                     yield op
 
         await client.modify_file(staging, ops(), f"UploadPartCopy {key} part {part_number}")
@@ -178,13 +180,13 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     meta.etag = mp.multipart_etag(chosen)
     meta.parts = mp.part_runs(chosen)
     part_sums = None
-    if mpsums.algorithm_of(meta.checksum) is not None:
-        stored = await mpsums.part_sums(client, snapshot, layout, upload_id)
-        meta.checksum, part_sums = mpsums.settle(meta.checksum, chosen, stored,
-                                                 mpsums.parse_requested(body), request().headers)
+    stored = await mpsums.part_sums(client, snapshot, layout, upload_id)  # one WalkFile
+    upload = meta.checksum if mpsums.algorithm_of(meta.checksum) else mpsums.implied(chosen, stored)
+    meta.checksum = []
+    if upload:
+        meta.checksum, part_sums = mpsums.settle(upload, chosen, stored, mpsums.parse_requested(body),
+                                                 request().headers)
         meta.part_checksums = True
-    else:
-        meta.checksum = []
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
     existing, status = await asyncio.gather(_existing(ref, path), versioning.status(client, ref))
@@ -283,8 +285,10 @@ async def list_parts(bucket: str, key: str, upload_id: str, max_parts: int | Non
     return _xml("ListPartsResult", out)
 
 
-def _part_sum(algorithm: str | None, digest: bytes | None) -> str:
-    return "" if algorithm is None or digest is None else element("Checksum" + algorithm, mpchecksums.b64(digest))
+def _part_sum(algorithm: str | None, stored: tuple[str, bytes] | None) -> str:
+    if algorithm is None or stored is None or stored[0] != algorithm:
+        return ""
+    return element("Checksum" + algorithm, mpchecksums.b64(stored[1]))
 
 
 async def list_multipart_uploads(bucket: str, prefix: str = "", delimiter: str | None = None,

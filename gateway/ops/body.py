@@ -134,12 +134,14 @@ class UploadBody:
         algorithm = algorithm or self.plan.algorithm
         return None if algorithm is None else (algorithm, self.digests.digest(algorithm))
 
-    def stored_checksum(self) -> list[str]:
-        """What the object's metadata keeps of the checksum the request sent (FULL_OBJECT)."""
+    def stored_checksum(self) -> list:
+        """What the object's metadata keeps of the checksum the request sent (FULL_OBJECT),
+        with the size and MD5 it describes (see ObjectMeta.current_checksum)."""
         found = self.checksum()
         if found is None:
             return []
-        return [found[0], base64.b64encode(found[1]).decode("ascii"), "FULL_OBJECT"]
+        return [found[0], base64.b64encode(found[1]).decode("ascii"), "FULL_OBJECT", self.size,
+                self.md5_hex]
 
     @property
     def md5_hex(self) -> str:

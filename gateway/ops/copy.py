@@ -118,21 +118,21 @@ def copy_algorithm(headers) -> str | None:
     return algorithm
 
 
-async def copy_checksum(client: PFS, src: ResolvedSource, algorithm: str) -> list[str]:
-    """The copy's ``[algorithm, value, type]``: the source's when it is that algorithm over the
-    whole object, else computed from the source's bytes (read once, never buffered)."""
-    stored = src.meta.checksum
-    if len(stored) == 3 and stored[0] == algorithm and stored[2] == "FULL_OBJECT" and stored[1]:
-        return list(stored)
+async def copy_checksum(client: PFS, src: ResolvedSource, algorithm: str) -> list:
+    """The copy's stored checksum: the source's when it is that algorithm over the whole
+    object, else computed from the source's bytes (read once, never buffered)."""
+    current = src.obj.checksum()
+    if current is not None and current[0] == algorithm and current[2] == "FULL_OBJECT":
+        return list(src.meta.checksum)
     digests = checksums.BodyDigests([algorithm])
     async for chunk in client.get_file(src.ref, src.path):
         digests.update(chunk)
-    return [algorithm, digests.checksum(algorithm), "FULL_OBJECT"]
+    return [algorithm, digests.checksum(algorithm), "FULL_OBJECT", digests.size, digests.md5_hex()]
 
 
-def checksum_elements(stored: list[str]) -> list[tuple[str, str]]:
+def checksum_elements(stored: list) -> list[tuple[str, str]]:
     """``Checksum<ALG>`` and ``ChecksumType`` for a result document (none when none is stored)."""
-    if len(stored) != 3 or not stored[1]:
+    if len(stored) < 3 or not stored[1]:
         return []
     return [("Checksum" + stored[0], stored[1]), ("ChecksumType", stored[2])]
 

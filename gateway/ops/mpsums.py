@@ -4,9 +4,13 @@ An upload created with ``x-amz-checksum-algorithm`` records ``[algorithm, "", ty
 metadata (see :mod:`gateway.ops.multipart`). Every part written to it then has its checksum
 computed (and checked, when the request sends one) and kept beside it, in the part's commit::
 
-    /.s3g/uploads/<branch>/data/<uploadId>/sums/<00001>/<base64url(digest)>    empty
+    /.s3g/uploads/<branch>/data/<uploadId>/sums/<00001>/<ALGORITHM>.<base64url(digest)>  empty
 
 (a directory per part, so writing a part again replaces its checksum with one DeleteFile).
+An upload created without an algorithm keeps the CRC a part is sent with (the AWS SDK for C++,
+and so pyarrow, trails a CRC64NVME on every part): when every part of the completed object has
+one of the same algorithm, the object gets their FULL_OBJECT combination, as S3 gives such
+uploads a whole-object CRC.
 CompleteMultipartUpload checks the checksums the client lists against these, then computes the
 object's (:mod:`gateway.s3.mpchecksums`) without reading any byte again, and the object's
 metadata keeps it, with the parts' checksums in the sidecar's parts file.
@@ -37,9 +41,10 @@ def part_dir(layout: Layout, upload_id: str, number: int) -> str:
     return f"{sums_dir(layout, upload_id)}{number:05d}/"
 
 
-def write_ops(layout: Layout, upload_id: str, number: int, digest: bytes) -> list[pb.ModifyFileRequest]:
+def write_ops(layout: Layout, upload_id: str, number: int, algorithm: str,
+              digest: bytes) -> list[pb.ModifyFileRequest]:
     """Replace part ``number``'s checksum (to go in the part's commit)."""
-    name = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    name = algorithm + "." + base64.urlsafe_b64encode(digest).decode().rstrip("=")
     return [delete_file(part_dir(layout, upload_id, number)),
             add_file(part_dir(layout, upload_id, number) + name, b"")]
 
@@ -47,6 +52,11 @@ def write_ops(layout: Layout, upload_id: str, number: int, digest: bytes) -> lis
 def algorithm_of(upload: list[str]) -> str | None:
     """The algorithm an upload was created with (its metadata's ``checksum``), or None."""
     return upload[0] if len(upload) == 3 else None
+
+
+def kept_algorithm(upload: list[str], sent: str | None) -> str | None:
+    """The checksum a part of the upload keeps: the upload's, else a CRC the part was sent with."""
+    return algorithm_of(upload) or (sent if sent in mpchecksums.CRCS else None)
 
 
 def check_part_algorithm(upload: list[str], sent: str | None) -> None:
@@ -58,8 +68,8 @@ def check_part_algorithm(upload: list[str], sent: str | None) -> None:
 
 
 async def part_sums(client: PFS, staging: Ref, layout: Layout, upload_id: str, after: int = 0,
-                    until: int | None = None) -> dict[int, bytes]:
-    """The part checksums numbered above ``after`` (up to ``until``): part number -> digest."""
+                    until: int | None = None) -> dict[int, tuple[str, bytes]]:
+    """The part checksums numbered above ``after`` (up to ``until``): number -> (algorithm, digest)."""
     root = sums_dir(layout, upload_id)
     marker = f"{root}{after:05d}/~" if after > 0 else None
     out: dict[int, bytes] = {}
@@ -78,7 +88,8 @@ async def part_sums(client: PFS, staging: Ref, layout: Layout, upload_id: str, a
                 continue
             if until is not None and int(number) > until:
                 return out
-            out[int(number)] = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4))
+            algorithm, _, value = name.partition(".")
+            out[int(number)] = algorithm, base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         if len(page) < PAGE:
             return out
 
@@ -96,8 +107,17 @@ def parse_requested(body: bytes) -> dict[int, dict[str, str]]:
     return out
 
 
-def settle(upload: list[str], chosen: list[Part], stored: dict[int, bytes],
-           requested: dict[int, dict[str, str]], headers: Mapping[str, str]) -> tuple[list[str], bytes]:
+def implied(chosen: list[Part], stored: dict[int, tuple[str, bytes]]) -> list[str]:
+    """For an upload created without an algorithm: ``[CRC, "", FULL_OBJECT]`` when every chosen
+    part was sent with a CRC of one algorithm, else ``[]`` (the object gets no checksum)."""
+    found = {stored[p.number][0] if p.number in stored else None for p in chosen}
+    if len(found) != 1 or None in found:
+        return []
+    return [found.pop(), "", mpchecksums.FULL_OBJECT]
+
+
+def settle(upload: list[str], chosen: list[Part], stored: dict[int, tuple[str, bytes]],
+           requested: dict[int, dict[str, str]], headers: Mapping[str, str]) -> tuple[list, bytes]:
     """The object's ``[algorithm, value, type]`` and its parts file, once every check holds:
     each part checksum the client lists matches (else InvalidPart); a COMPOSITE upload needs one
     for every part (InvalidRequest); a type or whole-object value sent on Complete must match
@@ -109,7 +129,8 @@ def settle(upload: list[str], chosen: list[Part], stored: dict[int, bytes],
                                 f"complete request must use the same checksum mode.")
     digests = []
     for part in chosen:
-        digest = stored.get(part.number)
+        algorithm_and_digest = stored.get(part.number)
+        digest = algorithm_and_digest[1] if algorithm_and_digest and algorithm_and_digest[0] == algorithm else None
         listed = requested.get(part.number, {})
         value = listed.get(algorithm)
         if digest is None or any(a != algorithm for a in listed) or (
@@ -134,4 +155,4 @@ def settle(upload: list[str], chosen: list[Part], stored: dict[int, bytes],
                                     "checksum.")
     parts = json.dumps([[b64(d), p.size] for d, p in zip(digests, chosen, strict=True)],
                        separators=(",", ":")).encode()
-    return [algorithm, value, kind], parts
+    return [algorithm, value, kind, sum(p.size for p in chosen), ""], parts

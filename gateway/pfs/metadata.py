@@ -49,9 +49,10 @@ class ObjectMeta:
     version: str | None = None
     marker: bool = False
     acl: str | None = None  # the object's own ACL (gateway.s3.aclmodel.ACL.encode), if it has one
-    # The object's checksum as S3 keeps it: [algorithm, base64 value, FULL_OBJECT | COMPOSITE]
-    # (a composite value ends in "-<parts>"). An upload in progress records [algorithm, "", type].
-    checksum: list[str] = field(default_factory=list)
+    # The object's checksum as S3 keeps it: [algorithm, base64 value, FULL_OBJECT | COMPOSITE,
+    # size, MD5 hex or ""] (a composite value ends in "-<parts>"); size and MD5 are those of the
+    # bytes it describes. An upload in progress records [algorithm, "", type].
+    checksum: list = field(default_factory=list)
     # A multipart object's part checksums are in the file PARTS_FILE of the sidecar directory.
     part_checksums: bool = False
 
@@ -59,11 +60,27 @@ class ObjectMeta:
         return not (self.headers or self.user or self.etag or self.tags or self.parts or self.version
                     or self.acl or self.checksum)
 
-    def checksum_headers(self) -> dict[str, str]:
+    def current_checksum(self, size: int, pfs_hash: str) -> tuple[str, str, str] | None:
+        """(algorithm, value, type) of the stored checksum, if it still describes the file.
+
+        A file rewritten in PFS by something other than the gateway (pachctl, a pipeline) keeps
+        its old sidecar: a checksum of other bytes would make clients that verify it (botocore
+        does by default) fail every read, so it is answered only while the size, and the MD5
+        where PFS reports one (pfsd), are those it was computed for.
+        """
+        c = self.checksum
+        if len(c) < 3 or not c[1]:
+            return None
+        if len(c) >= 5 and (c[3] != size or (c[4] and len(pfs_hash) == 32 and c[4] != pfs_hash)):
+            return None
+        return c[0], c[1], c[2]
+
+    def checksum_headers(self, size: int, pfs_hash: str) -> dict[str, str]:
         """``x-amz-checksum-<alg>`` and ``x-amz-checksum-type``, for ``x-amz-checksum-mode: ENABLED``."""
-        if len(self.checksum) != 3 or not self.checksum[1]:
+        current = self.current_checksum(size, pfs_hash)
+        if current is None:
             return {}
-        algorithm, value, kind = self.checksum
+        algorithm, value, kind = current
         return {"x-amz-checksum-" + algorithm.lower(): value, "x-amz-checksum-type": kind}
 
     def response_headers(self) -> dict[str, str]:

@@ -116,6 +116,37 @@ def _strip_checksums(request, **_kwargs):
         del request.headers[name]
 
 
+def _overwrite_in_pfs(gw, bucket: str, key: str, data: bytes) -> None:
+    """Rewrite the file as pachctl or a pipeline would: straight into PFS, no sidecar change."""
+    import asyncio
+
+    from gateway.pfs.client import PFS, Ref, add_file, delete_file
+
+    branch, repo = bucket.split(".", 1)
+
+    async def main() -> None:
+        client = PFS(f"unix://{gw.data_dir / 'pfsd.sock'}", extensions=False)
+        try:
+            await asyncio.wait_for(client.channel.channel_ready(), 60)
+            await client.modify_file(Ref("default", repo, branch), [delete_file("/" + key),
+                                                                    add_file("/" + key, data)], "outside")
+        finally:
+            await client.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("replacement", [b"same size!", b"other size"])
+def test_a_file_rewritten_outside_the_gateway_loses_its_stale_checksum(gw, s3, bucket, replacement):
+    key = f"stale/{len(replacement)}{replacement[:4].decode()}"
+    original = b"same size!" if replacement != b"same size!" else b"SAME SIZE!"
+    s3.put_object(Bucket=bucket, Key=key, Body=original, ChecksumAlgorithm="SHA256")
+    assert s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")["ChecksumSHA256"] == full("SHA256", original)
+    _overwrite_in_pfs(gw, bucket, key, replacement)
+    got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")  # botocore would refuse a stale one
+    assert got["Body"].read() == replacement and "ChecksumSHA256" not in got
+
+
 def test_copy_keeps_the_checksum_or_computes_the_one_asked(s3, bucket):
     data = os.urandom(20_000)
     s3.put_object(Bucket=bucket, Key="copy/src", Body=data, ChecksumAlgorithm="SHA1")
@@ -322,3 +353,20 @@ def test_list_object_versions_shows_folder_markers(s3):
     assert [p["Prefix"] for p in rolled["CommonPrefixes"]] == ["d/", "e/"]
     under = s3.list_object_versions(Bucket=bucket, Prefix="d/", Delimiter="/")
     assert [v["Key"] for v in under["Versions"]] == ["d/", "d/a"]
+
+
+def test_pyarrow_uploads_keep_their_crc64nvme(gw, s3, bucket):
+    pytest.importorskip("awscrt")  # the gateway needs it to check CRC64NVME
+    pafs = pytest.importorskip("pyarrow.fs")
+    from urllib.parse import urlsplit
+
+    u = urlsplit(gw.url)
+    fs = pafs.S3FileSystem(access_key=AK, secret_key=SK, endpoint_override=f"{u.hostname}:{u.port}",
+                           scheme="http", region="us-east-1")
+    small = os.urandom(100_000)
+    with fs.open_output_stream(f"{bucket}/arrow/small.bin") as f:  # one PUT, a trailing CRC64NVME
+        f.write(small)
+    head = s3.head_object(Bucket=bucket, Key="arrow/small.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == full("CRC64NVME", small) and head["ChecksumType"] == "FULL_OBJECT"
+    with fs.open_input_stream(f"{bucket}/arrow/small.bin") as f:
+        assert f.read() == small
