@@ -65,7 +65,7 @@ def test_object_tagging_round_trip(s3, bucket):
     # the bytes and the other metadata are unchanged
     assert (got["ContentType"], got["Metadata"], got["ETag"]) == ("text/x-kept", {"color": "blue"}, head["ETag"])
     # an unversioned bucket's commits are not S3 versions: as GetObject, NoSuchVersion
-    # (test_checksums.py reads the tags of older versions on a versioned bucket)
+    # (test_stored_checksums.py reads the tags of older versions on a versioned bucket)
     assert error_of(lambda: s3.get_object_tagging(Bucket=bucket, Key="k", VersionId=v1)) == (404, "NoSuchVersion")
     assert error_of(lambda: s3.get_object(Bucket=bucket, Key="k", VersionId=v1)) == (404, "NoSuchVersion")
     s3.delete_object_tagging(Bucket=bucket, Key="k")
