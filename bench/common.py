@@ -172,17 +172,23 @@ class Server:
 
 
 class GatewayServer(Server):
-    """``python -m gateway`` with its embedded pfsd child and, with ``workers`` > 1, its other
-    worker processes (all found through psutil)."""
+    """``python -m gateway`` and, with ``workers`` > 1, its other worker processes (all found
+    through psutil). By default the embedded PFS server runs inside the gateway process; with
+    ``pfsd_process`` (or ``workers`` > 1) it is a child process, watched too."""
 
     def __init__(self, workdir: Path, access_log: bool = True, auth: bool = True,
-                 workers: int = 1) -> None:
+                 workers: int = 1, pfsd_process: bool = False) -> None:
         self.name = "gateway" if workers == 1 else f"gw-{workers}w"
+        if pfsd_process and workers == 1:
+            self.name = "gw-child"
         port = free_port()
         cmd = [sys.executable, "-m", "gateway", "--host", HOST, "--port", str(port),
                "--data-dir", str(workdir / f"{self.name}-data"), "--workers", str(workers)]
         if not access_log:
             cmd.append("--no-access-log")
+        if pfsd_process:
+            cmd.append("--pfsd-process")
+        child = pfsd_process or workers > 1
         # With credentials every request's SigV4 signature is verified: that cost is measured.
         env = {"S3GW_ACCESS_KEY": ACCESS_KEY, "S3GW_SECRET_KEY": SECRET_KEY} if auth else {}
         super().__init__(cmd, port, "/~/ready", workdir / f"{self.name}.log", env=env)
@@ -191,19 +197,20 @@ class GatewayServer(Server):
             kids = self.ps.children(recursive=True)
             pfsd = [p for p in kids if "pfsd" in " ".join(p.cmdline())]
             self.workers = [p for p in kids if "gateway.server.workers" in " ".join(p.cmdline())]
-            if len(pfsd) == 1 and len(self.workers) == workers - 1:
+            if len(pfsd) == int(child) and len(self.workers) == workers - 1:
                 break
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"expected one pfsd and {workers - 1} more workers, found {kids}")
+                raise RuntimeError(f"expected {int(child)} pfsd and {workers - 1} more workers, "
+                                   f"found {kids}")
             time.sleep(0.2)
-        self.pfsd = pfsd[0]
+        self.pfsd = pfsd[0] if pfsd else None
         if workers > 1:
             time.sleep(3.0)  # the other workers load the app after they appear
 
     @property
     def procs(self) -> list[psutil.Process]:
-        return [self.ps, *self.workers, self.pfsd]
+        return [self.ps, *self.workers, *([self.pfsd] if self.pfsd else [])]
 
 
 def s3rver_script() -> Path | None:

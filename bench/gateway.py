@@ -265,7 +265,8 @@ def bench_roundtrip(out: dict, gw: GatewayServer, workdir: Path, size: int = 204
         t0 = time.perf_counter()
         client.put_object(Bucket=BUCKET, Key="rt.bin", Body=f, ContentLength=size)
         r["put_MBps"] = size / MB / (time.perf_counter() - t0)
-    peaks = [sm.peaks[gw.ps.pid], sm.peaks[gw.pfsd.pid]]
+    pfsd_pid = gw.pfsd.pid if gw.pfsd else None  # None: pfsd runs in the gateway process
+    peaks = [sm.peaks[gw.ps.pid], sm.peaks.get(pfsd_pid, 0)]
     src.unlink()
     h = hashlib.sha256()
     with Sampler(gw.procs) as sm, open(dst, "wb") as f:
@@ -278,7 +279,7 @@ def bench_roundtrip(out: dict, gw: GatewayServer, workdir: Path, size: int = 204
     dst.unlink()
     r["identical"] = h.hexdigest() == want
     r["gateway_peak_MB"] = max(peaks[0], sm.peaks[gw.ps.pid]) / MB
-    r["pfsd_peak_MB"] = max(peaks[1], sm.peaks[gw.pfsd.pid]) / MB
+    r["pfsd_peak_MB"] = max(peaks[1], sm.peaks.get(pfsd_pid, 0)) / MB
     r["ok"] = r["identical"] and r["gateway_peak_MB"] < 200 and r["pfsd_peak_MB"] < 200
     out["roundtrip_2g"] = r
 

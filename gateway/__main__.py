@@ -9,15 +9,23 @@ from gateway import lean  # noqa: F401 - first, before connexion: see gateway/le
 from gateway.server import logs, workers
 from gateway.server.config import Config, is_loopback, parse_args
 from gateway.server.embedded import EmbeddedPFS
+from gateway.server.inproc import InProcessPFS
 
 log = logging.getLogger("gateway")
 
 
 def serve(config: Config) -> int:
     logs.configure(config.log_level, config.log_json, config.access_log)
-    embedded = None
+    embedded = host = None
     address = config.pachd_address
-    if config.embedded:
+    if config.in_process:
+        # pfsd inside this process (gateway.server.inproc): the lock now, the rest on the loop
+        host = InProcessPFS(config.data_dir)
+        host.lock()
+        address = host.address
+        log.info("embedded PFS server in this process, gRPC at %s (data in %s)", address,
+                 config.data_dir)
+    elif config.embedded:
         embedded = EmbeddedPFS(config.data_dir)
         address = embedded.start()
         log.info("embedded PFS server ready at %s (data in %s)", address, config.data_dir)
@@ -31,7 +39,7 @@ def serve(config: Config) -> int:
                         "under IP addresses and localhost; add the names they use with "
                         "--allowed-hosts", config.host,
                         "" if config.credentials else ", S3 requests")
-        workers.serve(config, address)
+        workers.serve(config, address, host)
     finally:
         if embedded:
             embedded.stop()

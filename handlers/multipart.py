@@ -66,7 +66,7 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
     mp.check_part_number(part_number)
     upload = (await mp.load_upload(pfs(), staging, layout, key, upload_id)).checksum
     algorithm = mpsums.algorithm_of(upload)
-    body = UploadBody(request(), algorithm)
+    body = UploadBody(request(), algorithm=algorithm)
     mpsums.check_part_algorithm(upload, body.plan.algorithm)
     kept = mpsums.kept_algorithm(upload, body.plan.algorithm)
     path = layout.part_file(upload_id, part_number)

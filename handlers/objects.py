@@ -17,9 +17,10 @@ from gateway.ops.objects import (
     open_object,
     part_range,
 )
-from gateway.pfs import metacache, metadata
+from gateway.ops.upload import write_object
+from gateway.pfs import metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
-from gateway.pfs.errors import FailedPrecondition, NotFound
+from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import acl, conditions, errors
 from gateway.s3.names import is_commit_id, is_folder_key, object_path
@@ -34,105 +35,18 @@ async def put_object(bucket: str, key: str) -> Response:
     """
     ref = write_ref(bucket)
     path = object_path(key)
-    folder = is_folder_key(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
     body = UploadBody(request())
-    if folder:
+    if is_folder_key(key):
         folders.refuse_declared_body(request().headers, key)
     client = pfs()
     acl.check_canned(request().headers)
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
-    known, cached = versioning.peek(ref)  # the status as read less than a few seconds ago
-    status = None if known else asyncio.ensure_future(versioning.status(client, ref))
-    if client.can_check:
-        try:
-            commit = await conditional.guarded(
-                _put_checked_by_pfsd(client, ref, path, key, body, meta, require, status, cached), cond)
-        finally:
-            _settle(status)
-        return _put_response(client, ref, path, commit, body, meta)
-    # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
-    # what the key is now: PFS's DeleteFile of a directory is recursive, so a directory is
-    # refused. pfsd applies nothing of a stream before it ends, so there the look-up runs
-    # while the body streams and the stream completes only once it passed; against pachd it
-    # comes first, as pachd may act on a stream's first messages.
-    check = asyncio.ensure_future(existing_file(client, ref, path))
-    if not client.is_pfsd:
-        await asyncio.wait((check,))
-        _refuse_unless_writable(check, key)
-
-    async def ops():
-        async for op in body.file_ops(path):
-            yield op
-            if check.done():
-                _refuse_unless_writable(check, key)  # a missing bucket fails before the last byte
-        meta.version = versioning.version_mode(await status if status is not None else cached)
-        meta.checksum = body.stored_checksum()  # the body is all read: its digests are final
-        for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
-            yield op  # write_ops also drops a stale sidecar
-        await asyncio.wait((check,))
-        _refuse_unless_writable(check, key)
-        body.verify()  # raising here cancels the stream: PFS commits nothing
-        if folder and body.size:
-            raise folders.not_empty(key)
-
-    try:
-        commit = await conditional.guarded(
-            client.modify_file(ref, ops(), f"PutObject {key}", require=require), cond)
-    finally:
-        _settle(check)
-        _settle(status)
-    return _put_response(client, ref, path, commit, body, meta)
-
-
-def _settle(task: asyncio.Future | None) -> None:
-    if task is None:
-        return
-    if not task.done():
-        task.cancel()
-    elif not task.cancelled():
-        task.exception()  # retrieved: an upload that failed first must not log it
-
-
-async def _put_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, body: UploadBody,
-                               meta: metadata.ObjectMeta, require: list,
-                               status: asyncio.Future | None, cached: str | None) -> str:
-    """PUT in one RPC: pfsd refuses the stream if the branch is missing or the key is a
-    directory (checked as it applies it), so no look-up is needed first."""
-
-    async def ops():
-        async for op in body.file_ops(path):
-            yield op
-        meta.version = versioning.version_mode(await status if status is not None else cached)
-        meta.checksum = body.stored_checksum()  # the body is all read: its digests are final
-        for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
-            yield op  # write_ops also drops a stale sidecar
-        body.verify()  # raising here cancels the stream: PFS commits nothing
-        if is_folder_key(key) and body.size:
-            raise folders.not_empty(key)
-
-    try:
-        return await client.modify_file(ref, ops(), f"PutObject {key}", require=require,
-                                        checks=(path,))
-    except FailedPrecondition as e:
-        if "is a directory" in e.message:
-            raise errors.path_conflict(key) from None
-        raise
-
-
-def _put_response(client: PFS, ref: Ref, path: str, commit: str, body: UploadBody,
-                  meta: metadata.ObjectMeta) -> Response:
-    metacache.remember(client, ref, commit, path, meta)
+    commit = await write_object(client, ref, path, key, body, meta, f"PutObject {key}", require, cond)
     headers = {"ETag": f'"{body.md5_hex}"', **versioning.write_headers(commit, meta.version),
                **body.response_headers()}
     return Response(status_code=200, headers=headers)
-
-
-def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:
-    existing = check.result()  # raises the look-up's error (NoSuchBucket, ...)
-    if existing is not None and is_directory(existing):
-        raise errors.path_conflict(key)
 
 
 async def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:

@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "gateway.server": {
         "gateway.s3", "gateway.auth", "gateway.pfs", "gateway.ops", "gateway.explorer",
         "gateway.context", "gateway.lean", "gateway.metrics", "generated",
+        "pfsd",  # gateway.server.inproc hosts pfsd's servicers in the gateway process
     },
     "gateway.context": {"gateway.pfs"},
     "gateway.lean": set(),

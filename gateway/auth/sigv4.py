@@ -176,6 +176,12 @@ def _credential(value: str, malformed) -> tuple[str, str, str]:
     return access_key, date, region
 
 
+def parse_credential(value: str, malformed) -> tuple[str, str, str]:
+    """``AK/yyyymmdd/region/s3/aws4_request`` -> (access key, date, region); ``malformed(msg)``
+    makes the error to raise (a form upload's ``x-amz-credential`` field uses this too)."""
+    return _credential(value, malformed)
+
+
 def _redact(credential: str) -> str:
     """A credential with its key left out: with pachd auth, the access key is a token."""
     _, sep, rest = credential.partition("/")

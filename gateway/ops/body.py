@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -31,17 +31,31 @@ THREADED_DIGEST = 128 * 1024
 class UploadBody:
     """One request body, with the checks its headers ask for planned before it is read."""
 
-    def __init__(self, req: Request, algorithm: str | None = None) -> None:
-        """``algorithm``: a checksum to compute even when the request sends none (the one a
+    def __init__(self, req: Request | None, *, source: AsyncIterator[bytes] | None = None,
+                 headers: Mapping[str, str] | None = None,
+                 size_check: Callable[[int], None] | None = None,
+                 final_check: Callable[[int], None] | None = None,
+                 algorithm: str | None = None) -> None:
+        """The body of ``req``; or (a form upload's file) the bytes of ``source``, checked as
+        ``headers`` ask (a form's ``x-amz-checksum-*`` fields). ``size_check(size so far)``
+        runs as the bytes arrive, ``final_check(size)`` in :meth:`verify`: either raises.
+        ``algorithm``: a checksum to compute even when the request sends none (the one a
         multipart upload was created with)."""
         self.req = req
+        self.source = source
+        self.size_check, self.final_check = size_check, final_check
+        self.decoder: chunked.AwsChunkedDecoder | None = None
+        self._echo: dict[str, str] = {}
+        if req is None:
+            self.plan = checksums.plan_checks(headers or {})
+            self.digests = self.plan.digests()
+            return
         headers = req.headers
         state = req.scope.get("state", {})
         self.plan = checksums.plan_checks(headers)
         if state.get(PAYLOAD_VERIFIED):  # already hashed by the auth layer: once is enough
             self.plan = dataclasses.replace(self.plan, content_sha256=None)
         self.digests = self.plan.digests(algorithm) if algorithm else self.plan.digests()
-        self.decoder: chunked.AwsChunkedDecoder | None = None
         validator = state.get(CHUNK_VALIDATOR)
         if chunked.is_aws_chunked(headers):
             self.decoder = chunked.AwsChunkedDecoder(
@@ -49,15 +63,18 @@ class UploadBody:
         elif validator is not None:
             raise errors.invalid_request("A STREAMING-AWS4-HMAC-SHA256-PAYLOAD body must be "
                                          "aws-chunked.")
-        self._echo: dict[str, str] = {}
 
     async def _pieces(self) -> AsyncIterator[bytes]:
-        source = self.req.stream()
+        source = self.source if self.source is not None else self.req.stream()
         if self.decoder is not None:
             source = self.decoder.decode(source)
+        size = 0
         try:
             async for piece in source:
                 if piece:
+                    size += len(piece)
+                    if self.size_check is not None:
+                        self.size_check(size)
                     yield piece
         except ClientDisconnect:
             raise errors.incomplete_body() from None
@@ -127,6 +144,8 @@ class UploadBody:
         """Settle every check the request asked for; raises the S3 error of the first failure."""
         trailers = self.decoder.trailers if self.decoder is not None else None
         self._echo = checksums.verify_body(self.plan, self.digests, trailers)
+        if self.final_check is not None:
+            self.final_check(self.digests.size)
 
     def checksum(self, algorithm: str | None = None) -> tuple[str, bytes] | None:
         """(algorithm, raw digest) of the body, once read: ``algorithm``'s, else the one the

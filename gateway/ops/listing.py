@@ -110,10 +110,13 @@ async def _real(pfs: PFS, ref: Ref, prefix: str, grouped: bool, cursor: str,
     fetch = file_pages.list_file if grouped else file_pages.walk_file
     end = _past(prefix)
     until = "/" + end if end is not None else None  # PFS stops there: a narrow prefix lists little
+    # A walk's first entry is the walked directory itself when the cursor is before it: one
+    # more than the page holds, so that a full page is still one call.
+    ask = want if grouped else want + 1
     out: list[Entry] = []
     while True:
         try:
-            batch = await fetch(pfs, ref, "/" + directory, "/" + cursor if cursor else None, want, until)
+            batch = await fetch(pfs, ref, "/" + directory, "/" + cursor if cursor else None, ask, until)
         except NotFound as e:
             if e.kind in ("file", None):
                 page.found = page.found or e.kind == "file"
@@ -132,10 +135,10 @@ async def _real(pfs: PFS, ref: Ref, prefix: str, grouped: bool, cursor: str,
             is_dir = info.file_type == _DIR
             if is_dir and not grouped:
                 continue
-            if len(out) == want:
-                return out
             out.append((key if key.endswith("/") else key + "/", None) if is_dir else (key, info))
-        if len(batch) < want:
+            if len(out) == want:
+                return out  # (not one more batch to learn that the page is full)
+        if len(batch) < ask:
             return out
         if cursor.startswith(RESERVED_PREFIX):
             cursor = _PAST_HIDDEN  # the batch ended inside the hidden tree: jump past it

@@ -125,9 +125,11 @@ class Ref:
 class PFS:
     """Typed async calls onto one pachd or pfsd address (``host:port`` or ``unix:///path``)."""
 
-    def __init__(self, address: str, extensions: bool = True) -> None:
+    def __init__(self, address: str, extensions: bool = True, channel=None) -> None:
         self.address = address
-        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        # ``channel``: a gateway.pfs.local.LocalChannel when this process hosts pfsd itself
+        # (gateway.server.inproc); the calls below are the same either way.
+        self.channel = channel or grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self.api = _TokenStub(_stub(self.channel))
         # Whether the backend is pfsd, learned from the extension metadata it sends (None until
         # a GetFile or ModifyFile answered). ``extensions=False`` ignores that metadata: the

@@ -38,6 +38,7 @@ from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
 from gateway.server import tuning
 from gateway.server.dispatch import DOCS_PATHS, Dispatcher
+from gateway.server.inproc import InProcessPFS
 from gateway.server.middleware import RequestContext
 from gateway.server.security import S3_HEADERS, HostPolicy
 from gateway.server.spec import ordered_spec
@@ -124,19 +125,23 @@ async def error_response(request, exc: Exception) -> ConnexionResponse:
 
 def create_app(pfs_address: str, auth: Authenticator | None = None,
                hosts: HostPolicy | None = None, metrics_public: bool = False,
-               session_idle: float = 0, versioning_default: str | None = None) -> ASGIApp:
+               session_idle: float = 0, versioning_default: str | None = None,
+               host: InProcessPFS | None = None) -> ASGIApp:
     """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``.
 
     ``auth`` checks request signatures (and pachd tokens); None serves everyone. ``hosts``:
     the Host names answered (None: any); ``metrics_public`` opens ``/~/metrics`` to unsigned
     requests when key pairs are configured; ``session_idle``: the explorer's idle timeout.
     ``versioning_default`` ("Enabled" or None) applies to buckets with no stored status.
+    ``host``: the PFS server this process runs (gateway.server.inproc), started and stopped
+    with the app and called in-process; ``pfs_address`` is then its gRPC socket.
     """
     versioning.set_default(versioning_default)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app) -> AsyncIterator[None]:
-        client = PFS(pfs_address)
+        channel = await host.start() if host is not None else None
+        client = PFS(pfs_address, channel=channel)
         context.set_pfs(client)
         try:
             yield
@@ -145,6 +150,8 @@ def create_app(pfs_address: str, auth: Authenticator | None = None,
             await client.close()
             if auth is not None:
                 await auth.close()
+            if host is not None:
+                await host.stop()
 
     spec = ordered_spec()
     cx = connexion.AsyncApp(

@@ -11,7 +11,7 @@ decision asks for it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from starlette.types import Scope
 
@@ -98,6 +98,14 @@ async def _facts(scope: Scope, who: Principal, operation: str, action: str, buck
         headers=headers, query=params,
         signature_version=getattr(identity, "signature_version", None),
         operation=operation, object_tags=object_tags, object_acl=object_acl)
+
+
+async def check_form(scope: Scope, access_key: str | None, bucket: str, key: str) -> None:
+    """POST Object's decision, asked by its handler once the form's signature is checked (the
+    request itself is unsigned): may ``access_key`` (None: anonymous) put ``key``? Only when
+    the gateway's own key pairs decide (against pachd with auth, pachd does)."""
+    scope.setdefault("state", {})[PRINCIPAL] = Principal.of(access_key)
+    await check(scope, "PostObject", quote(bucket, safe=""), quote(key, safe="/"), [])
 
 
 def _copy_source(value: str) -> tuple[str, str, str | None] | None:

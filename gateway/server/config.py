@@ -48,10 +48,17 @@ class Config:
     metrics_public: bool = False  # /~/metrics without a signature even with credentials
     session_idle: float = 0  # seconds without an explorer page that end its session (0: off)
     versioning_default: str | None = None  # "Enabled": buckets with no stored status are versioned
+    pfsd_process: bool = False  # the embedded PFS server as a child process (not in this one)
 
     @property
     def embedded(self) -> bool:
         return not self.pachd_address
+
+    @property
+    def in_process(self) -> bool:
+        """Whether this process hosts the embedded PFS server itself (see gateway.server.inproc):
+        the default; with --pfsd-process, or with more than one worker, it is a child process."""
+        return self.embedded and not self.pfsd_process and self.workers == 1
 
     def exposure_error(self) -> str | None:
         """Why this configuration must not start (anonymous on a non-loopback address)."""
@@ -124,6 +131,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="gateway processes serving the port, sharing one PFS backend (env "
                          "S3GW_WORKERS; default 1). Each uses one core and ~65 MB: see "
                          "docs/benchmarks.md")
+    ap.add_argument("--pfsd-process", action="store_true", default=_truthy(env("S3GW_PFSD_PROCESS")),
+                    help="run the embedded PFS server as a child process, reached over gRPC, "
+                         "instead of inside the gateway process (env S3GW_PFSD_PROCESS=1); "
+                         "always so with --workers above 1")
     ap.add_argument("--allowed-hosts", default=env("S3GW_ALLOWED_HOSTS", ""),
                     help="comma-separated Host names answered besides localhost and this "
                          "listener's addresses (DNS rebinding protection): NAME (any port), "
@@ -165,4 +176,5 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   workers=a.workers,
                   allowed_hosts=[h.strip() for h in a.allowed_hosts.split(",") if h.strip()],
                   metrics_public=a.metrics_public, session_idle=max(0.0, a.session_idle_timeout),
-                  versioning_default="Enabled" if a.versioning_default == "enabled" else None)
+                  versioning_default="Enabled" if a.versioning_default == "enabled" else None,
+                  pfsd_process=a.pfsd_process)

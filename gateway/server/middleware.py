@@ -8,6 +8,7 @@ Everything here runs on every request, so it stays a single plain ASGI callable 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -16,13 +17,14 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
+from gateway.auth import postform
 from gateway.auth.access import Principal
 from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
 from gateway.pfs.client import request_token
 from gateway.s3 import errors
 from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
-from gateway.server import security
+from gateway.server import authorization, security
 from gateway.server.authorization import PRINCIPAL
 from gateway.server.security import HostPolicy
 from gateway.server.spec import operations
@@ -155,7 +157,14 @@ class RequestContext:
                 await security.docs(self.app, scope, receive_wrapper, send_wrapper)
             else:
                 receive_app = receive_wrapper
-                if self.auth is not None and not path.startswith(PUBLIC_PREFIXES):
+                if self.auth is None or path.startswith(PUBLIC_PREFIXES):
+                    pass
+                elif scope["method"] == "POST" and postform.is_form_upload(scope):
+                    # a browser form upload: its signature is inside the body, checked by the
+                    # handler, which then asks the access decision (POST Object)
+                    state[postform.FORM_AUTH] = postform.FormAuth(
+                        self.auth, functools.partial(authorization.check_form, scope))
+                else:
                     identity = await self.auth.authenticate(scope, anonymous=True)
                     if identity is not None:
                         state["identity"] = identity

@@ -55,8 +55,9 @@ def uvicorn_options(config: Config) -> dict:
                 timeout_graceful_shutdown=config.shutdown_grace)
 
 
-def build_app(config: Config, address: str):
-    """The gateway's ASGI app, talking to PFS at ``address``."""
+def build_app(config: Config, address: str, host=None):
+    """The gateway's ASGI app, talking to PFS at ``address`` (or to ``host``, an
+    gateway.server.inproc.InProcessPFS, in this process)."""
     from gateway.auth.authenticator import Authenticator, PachdAuth
     from gateway.server.app import create_app
     from gateway.server.security import HostPolicy
@@ -65,7 +66,7 @@ def build_app(config: Config, address: str):
     return create_app(address, Authenticator(config.credentials, PachdAuth(address)),
                       HostPolicy(config.host, config.port, config.allowed_hosts),
                       config.metrics_public, config.session_idle,
-                      versioning_default=config.versioning_default)
+                      versioning_default=config.versioning_default, host=host)
 
 
 class Server(uvicorn.Server):
@@ -156,9 +157,10 @@ class Workers:
                 proc.wait()
 
 
-def serve(config: Config, address: str) -> None:
-    """Serve on ``config.host:port`` with ``config.workers`` processes until SIGTERM/SIGINT."""
-    uv = uvicorn.Config(build_app(config, address), **uvicorn_options(config))
+def serve(config: Config, address: str, host=None) -> None:
+    """Serve on ``config.host:port`` with ``config.workers`` processes until SIGTERM/SIGINT
+    (``host``: the PFS server this process runs; one worker only)."""
+    uv = uvicorn.Config(build_app(config, address, host), **uvicorn_options(config))
     server = Server(uv)
     if config.workers == 1:
         server.run()

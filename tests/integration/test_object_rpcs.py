@@ -221,6 +221,33 @@ def test_pfsd_put_is_one_rpc_that_pfsd_checks(pfsd_address):
     run(pfsd_address, scenario)
 
 
+@pytest.mark.parametrize("pachd", [False, True])
+def test_listing_page_is_one_walk_and_one_marker_walk(pfsd_address, pachd):
+    """A full page asks the real tree for what it can hold and stops there: one WalkFile
+    (plus the folder markers' one), never a second batch only to learn the page is full."""
+    bucket = f"master.pages{int(pachd)}"
+    walk = "WalkFile" if pachd else "Pages.WalkFile"  # pachd: the pfs_v2 stream
+
+    async def scenario(http, rpcs, client):
+        await make_bucket(http, rpcs, bucket)
+        for i in range(7):
+            assert (await http.put(f"/{bucket}/p/{i}", content=b"x")).status_code == 200
+        rpcs.take()
+        r = await http.get(f"/{bucket}", params={"list-type": "2", "prefix": "p/", "max-keys": "3"})
+        assert r.status_code == 200 and r.text.count("<Key>") == 3 and "<IsTruncated>true" in r.text
+        assert rpcs.take() == [walk, walk]
+        token = r.text.split("<NextContinuationToken>")[1].split("<")[0]
+        r = await http.get(f"/{bucket}", params={"list-type": "2", "prefix": "p/", "max-keys": "3",
+                                                 "continuation-token": token})
+        assert [k.split("<")[0] for k in r.text.split("<Key>")[1:]] == ["p/3", "p/4", "p/5"]
+        assert rpcs.take() == [walk, walk]
+        r = await http.get(f"/{bucket}", params={"list-type": "2", "prefix": "p/", "max-keys": "7"})
+        assert r.text.count("<Key>") == 7 and "<IsTruncated>false" in r.text
+        assert rpcs.take() == [walk, walk]
+
+    run(pfsd_address, scenario, pachd=pachd)
+
+
 def test_pachd_like_backend_takes_the_fallback_paths(pfsd_address):
     body = b"abcdefghij" * 50
 

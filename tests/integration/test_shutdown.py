@@ -1,5 +1,6 @@
 """Graceful shutdown: SIGTERM lets in-flight requests finish, refuses new ones, exits 0, and
-takes the embedded PFS server down too; SIGINT (Ctrl-C) stops both processes."""
+takes the embedded PFS server down too (in the gateway's process, the default, or its child
+process with --pfsd-process); SIGINT (Ctrl-C) stops everything."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from tests.conftest import Gateway, unique_repo
 from tests.integration.test_faults import slow_put
+from tests.pfsd.conftest import start_pfsd
 
 
 def pfsd_child(gw: Gateway) -> psutil.Process:
@@ -32,7 +34,6 @@ def refused(port: int) -> bool:
 
 def test_sigterm_finishes_the_upload_in_flight_then_exits_0(tmp_path):
     gw = Gateway(tmp_path / "data", "--shutdown-grace", "20")
-    pfsd = pfsd_child(gw)
     bucket = f"master.{unique_repo()}"
     httpx.put(f"{gw.url}/{bucket}", timeout=10).raise_for_status()
     chunk = os.urandom(64 * 1024)
@@ -56,7 +57,7 @@ def test_sigterm_finishes_the_upload_in_flight_then_exits_0(tmp_path):
     status, body = result["r"]
     assert status == 200, body
     assert gw.proc.wait(timeout=30) == 0
-    assert not pfsd.is_running() or pfsd.status() == psutil.STATUS_ZOMBIE
+    assert not (tmp_path / "data" / "pfsd.sock").exists()
     gw.log.close()
 
     again = Gateway(tmp_path / "data")  # the upload was committed
@@ -66,9 +67,10 @@ def test_sigterm_finishes_the_upload_in_flight_then_exits_0(tmp_path):
         again.stop()
 
 
-def test_sigterm_past_the_grace_period_leaves_nothing_partial(tmp_path):
-    gw = Gateway(tmp_path / "data", "--shutdown-grace", "1")
-    pfsd = pfsd_child(gw)
+@pytest.mark.parametrize("mode", ["in-process", "--pfsd-process"])
+def test_sigterm_past_the_grace_period_leaves_nothing_partial(tmp_path, mode):
+    gw = Gateway(tmp_path / "data", "--shutdown-grace", "1", *([mode] if mode[0] == "-" else []))
+    pfsd = pfsd_child(gw) if mode[0] == "-" else None
     bucket = f"master.{unique_repo()}"
     httpx.put(f"{gw.url}/{bucket}", timeout=10).raise_for_status()
 
@@ -80,8 +82,9 @@ def test_sigterm_past_the_grace_period_leaves_nothing_partial(tmp_path):
     status, _ = slow_put(gw.url, f"/{bucket}/slow", 60, os.urandom(64 * 1024), 0.1, on_chunk)
     assert status != 200
     assert gw.proc.wait(timeout=30) == 0
-    psutil.wait_procs([pfsd], timeout=10)
-    assert not pfsd.is_running()
+    if pfsd is not None:
+        psutil.wait_procs([pfsd], timeout=10)
+        assert not pfsd.is_running()
     gw.log.close()
     again = Gateway(tmp_path / "data")
     try:
@@ -92,8 +95,21 @@ def test_sigterm_past_the_grace_period_leaves_nothing_partial(tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stops_both_processes(tmp_path, sig):
+def test_signal_stops_the_gateway_and_its_pfsd(tmp_path, sig):
+    """In-process (the default): one process, exit 0, the gRPC socket removed and the data
+    directory's lock released (a pfsd can take the directory at once)."""
     gw = Gateway(tmp_path / "data")
+    assert not psutil.Process(gw.proc.pid).children()
+    gw.proc.send_signal(sig)
+    assert gw.proc.wait(timeout=30) == 0
+    assert not (tmp_path / "data" / "pfsd.sock").exists()
+    gw.log.close()
+    start_pfsd(tmp_path / "data").stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_both_processes(tmp_path, sig):
+    gw = Gateway(tmp_path / "data", "--pfsd-process")
     pfsd = pfsd_child(gw)
     gw.proc.send_signal(sig)
     assert gw.proc.wait(timeout=30) == 0
@@ -106,7 +122,7 @@ def test_signal_stops_both_processes(tmp_path, sig):
 def test_ctrl_c_in_a_terminal_reaches_the_gateway_only(tmp_path):
     """Ctrl-C signals the whole foreground process group: pfsd must not stop before the
     gateway has drained its requests, so it runs in a group of its own."""
-    gw = Gateway(tmp_path / "data")
+    gw = Gateway(tmp_path / "data", "--pfsd-process")
     pfsd = pfsd_child(gw)
     try:
         assert os.getpgid(pfsd.pid) != os.getpgid(gw.proc.pid)
