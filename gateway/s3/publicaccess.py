@@ -61,5 +61,12 @@ def parse_stored(body: bytes | None) -> PublicAccessBlock:
     return NONE if body is None else parse(body)
 
 
+def of(config) -> PublicAccessBlock:
+    """A bucket configuration's block (parsed once with it), or :data:`NONE`."""
+    if config is None:
+        return NONE
+    return config.parsed(KIND, parse_stored) or NONE
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
