@@ -59,9 +59,13 @@ async def _missing(bucket: str, error: errors.S3Error) -> errors.S3Error:
     return error
 
 
-def principal_ids() -> set[str]:
-    """The names a policy's Principal may use: each configured key and its canonical ID."""
+def principal_ids() -> set[str] | None:
+    """The names a policy's Principal may use: each configured key and its canonical ID
+    (None on a gateway without keys: it has no users to check against, and evaluates no
+    policy either)."""
     keys = access_keys()
+    if not keys:
+        return None
     return set(keys) | {canonical_id(k) for k in keys}
 
 

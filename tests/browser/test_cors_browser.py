@@ -1,8 +1,9 @@
 """CORS in a real browser: a page on another origin reads and writes the gateway, as its rules say.
 
 Headless Chromium loads a page from a second loopback port (another origin than the gateway's)
-and runs ``fetch`` from it: a public object is read from an anonymous gateway, and an object is
-PUT through a presigned URL to a gateway with credentials. Each succeeds under a CORS rule for
+and runs ``fetch`` from it against a gateway with credentials: a public object (a bucket policy
+lets anyone read it) is read without a signature, and an object is PUT through a presigned URL.
+Each succeeds under a CORS rule for
 the page's origin and is refused by the browser without one (no preflight answer, or no
 ``Access-Control-Allow-Origin``), and a refused PUT writes nothing. Skipped where Chromium,
 chromedriver or selenium is missing (``make browser-deps``; ``pip install -e .[test]``).
@@ -11,9 +12,11 @@ chromedriver or selenium is missing (``make browser-deps``; ``pip install -e .[t
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import threading
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -101,16 +104,23 @@ def browser(tmp_path):
         driver.quit()
 
 
-def test_page_on_another_origin_reads_and_writes_under_cors_rules(browser, page_origin, endpoint, s3, signed_gw):
-    # public reads: the anonymous gateway (no credentials) serves them to anyone who asks
+def public_read(bucket: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]})
+
+
+def test_page_on_another_origin_reads_and_writes_under_cors_rules(browser, page_origin, signed_gw):
+    s3c = signed.boto3_client(signed_gw.url)
+    endpoint = signed_gw.url
+    # public reads: both buckets let anyone read them; only one has a CORS rule for the page
     shared, closed = f"master.{unique_repo()}", f"master.{unique_repo()}"
     for name in (shared, closed):
-        s3.create_bucket(Bucket=name)
-        s3.put_object(Bucket=name, Key="data.txt", Body=b"public dataset")
-    s3.put_bucket_cors(Bucket=shared, CORSConfiguration={"CORSRules": [
+        s3c.create_bucket(Bucket=name)
+        s3c.put_object(Bucket=name, Key="data.txt", Body=b"public dataset")
+        s3c.put_bucket_policy(Bucket=name, Policy=public_read(name))
+    s3c.put_bucket_cors(Bucket=shared, CORSConfiguration={"CORSRules": [
         {"AllowedOrigins": [page_origin], "AllowedMethods": ["GET"], "ExposeHeaders": ["ETag"]}]})
-    # writes: presigned URLs of a gateway with credentials
-    s3c = signed.boto3_client(signed_gw.url)
+    # writes: presigned URLs
     upload, refused = f"master.{unique_repo()}", f"master.{unique_repo()}"
     for name in (upload, refused):
         s3c.create_bucket(Bucket=name)
@@ -126,8 +136,10 @@ def test_page_on_another_origin_reads_and_writes_under_cors_rules(browser, page_
     read_ok, read_refused, write_ok, write_refused = results
 
     assert read_ok == {"ok": True, "status": 200, "text": "public dataset",
-                       "etag": s3.head_object(Bucket=shared, Key="data.txt")["ETag"]}
+                       "etag": s3c.head_object(Bucket=shared, Key="data.txt")["ETag"]}
     assert read_refused["ok"] is False and "Failed to fetch" in read_refused["error"]
+    # ... though the gateway answered it: only the browser kept the answer from the page
+    assert httpx.get(f"{endpoint}/{closed}/data.txt", headers={"Origin": page_origin}).status_code == 200
     assert write_ok["ok"] is True and write_ok["status"] == 200 and write_ok["etag"]
     obj = s3c.get_object(Bucket=upload, Key="from-page.txt")
     assert obj["Body"].read() == b"written by a page"

@@ -276,3 +276,47 @@ def test_malformed_public_access_block(owner, bucket):
         owner.meta.events.unregister("before-sign.s3.PutPublicAccessBlock", swap_body)
     assert code_of(lambda: owner.get_public_access_block(Bucket=bucket)) == \
         "NoSuchPublicAccessBlockConfiguration"
+
+
+def test_minio_sdk_and_aws_cli(gw, bucket, tmp_path):
+    """Two more clients put, read and delete a policy; the public access block via the CLI."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from minio import Minio
+    from minio.error import S3Error as MinioError
+
+    u = urlparse(gw.url)
+    mc = Minio(f"{u.hostname}:{u.port}", access_key=OWNER, secret_key=OWNER_SECRET, secure=False,
+               region="us-east-1")
+    text = policy(public_read(bucket))
+    mc.set_bucket_policy(bucket, text)
+    assert json.loads(mc.get_bucket_policy(bucket)) == json.loads(text)
+    assert anonymous_get(gw, bucket).status_code == 200
+    mc.delete_bucket_policy(bucket)
+    with pytest.raises(MinioError) as e:
+        mc.get_bucket_policy(bucket)
+    assert e.value.code == "NoSuchBucketPolicy"
+
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": OWNER, "AWS_SECRET_ACCESS_KEY": OWNER_SECRET,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+           "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+    def aws(*args: str) -> subprocess.CompletedProcess:
+        cli = Path(sys.executable).parent / "aws"
+        return subprocess.run([str(cli), "--endpoint-url", gw.url, "s3api", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    (tmp_path / "p.json").write_text(text)
+    assert aws("put-bucket-policy", "--bucket", bucket, "--policy",
+               f"file://{tmp_path / 'p.json'}").returncode == 0
+    out = aws("get-bucket-policy-status", "--bucket", bucket)
+    assert json.loads(out.stdout)["PolicyStatus"]["IsPublic"] is True, out.stderr
+    assert aws("put-public-access-block", "--bucket", bucket, "--public-access-block-configuration",
+               "RestrictPublicBuckets=true").returncode == 0
+    out = aws("get-public-access-block", "--bucket", bucket)
+    assert json.loads(out.stdout)["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    assert anonymous_get(gw, bucket).status_code == 403

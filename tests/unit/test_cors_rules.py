@@ -214,3 +214,21 @@ def test_preflight_errors():
     assert cors.origin_needed().status == 400
     assert cors.method_needed(None).message == "Invalid Access-Control-Request-Method: null"
     assert cors.no_such_configuration("b").extra == {"BucketName": "b"}
+
+
+# --- the gateway's default rule (--cors-allow-origin) -----------------------------------------
+
+def test_default_rule():
+    from gateway.server.cors import DEFAULT_METHODS, default_rules
+
+    assert default_rules([]) is None
+    (rule_,) = default_rules(["https://app.example", "http://*.lab.example"]).rules
+    assert rule_.methods == DEFAULT_METHODS and rule_.headers == ("*",)
+    config = default_rules(["https://app.example"], ["GET"])
+    answer = dict(config.preflight("https://app.example", "GET", ["authorization", "x-amz-date"]))
+    assert answer["Access-Control-Allow-Headers"] == "authorization, x-amz-date"
+    assert "ETag" in answer["Access-Control-Expose-Headers"]
+    assert config.preflight("https://app.example", "PUT", []) is None
+    for origins, methods in ((["http://*.*"], None), (["https://app.example"], ["PATCH"])):
+        with pytest.raises(ValueError):
+            default_rules(origins, methods)
