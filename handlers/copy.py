@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, folders, versioning, versions
+from gateway.ops import acls, conditional, folders, versioning, versions
 from gateway.ops.copy import (
     SELF_COPY,
     checksum_elements,
@@ -23,7 +23,7 @@ from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import acl, conditions, errors, tagging
+from gateway.s3 import conditions, errors, tagging
 from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
@@ -50,7 +50,7 @@ async def copy_object(bucket: str, key: str) -> Response:
             == (ref.project, ref.repo, ref.branch)):
         raise errors.invalid_request(SELF_COPY)
     client = pfs()
-    acl.check_canned(headers)
+    object_acl = await acls.for_object_write(bucket, headers)  # the source's ACL is not copied
     wanted = copy_algorithm(headers)
     cond = conditional.parse(headers)
     src = await resolve(client, src_name)
@@ -72,7 +72,8 @@ async def copy_object(bucket: str, key: str) -> Response:
                                             versioning.status(client, ref))
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
-    meta = dataclasses.replace(meta, version=versioning.version_mode(status), marker=False)
+    meta = dataclasses.replace(meta, version=versioning.version_mode(status), marker=False,
+                               acl=object_acl)
     if wanted is not None:
         meta = dataclasses.replace(meta, checksum=await copy_checksum(client, src, wanted),
                                    part_checksums=False)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, copy, folders, mpsums, versioning, versions
+from gateway.ops import acls, conditional, copy, folders, mpsums, versioning, versions
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
@@ -22,7 +22,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import Ref, add_file, copy_file, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import acl, checksums, conditions, errors, mpchecksums
+from gateway.s3 import checksums, conditions, errors, mpchecksums
 from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
@@ -42,8 +42,8 @@ def _places(bucket: str, key: str) -> tuple[Ref, str, Ref, mp.Layout]:
 async def create_multipart_upload(bucket: str, key: str) -> Response:
     """Record the upload (key and metadata) in one staging commit; return its ID."""
     ref, _, staging, layout = _places(bucket, key)
-    acl.check_canned(request().headers)
     meta = metadata.from_headers(request().headers, content_type())
+    meta.acl = await acls.for_object_write(bucket, request().headers)  # applied on Complete
     wanted = mpchecksums.upload_checksum(request().headers)
     if wanted is not None:
         meta.checksum = [wanted[0], "", wanted[1]]

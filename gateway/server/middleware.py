@@ -20,12 +20,12 @@ from gateway import metrics
 from gateway.auth import postform
 from gateway.auth.access import Principal
 from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
+from gateway.ops import acls
 from gateway.pfs.client import request_token
 from gateway.s3 import errors
 from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
 from gateway.server import authorization, security
-from gateway.server.authorization import PRINCIPAL
 from gateway.server.cors import CorsPolicy
 from gateway.server.security import HostPolicy
 from gateway.server.spec import operations
@@ -189,7 +189,10 @@ class RequestContext:
                     if identity is not None:
                         state["identity"] = identity
                         if identity.token is None:  # the gateway's keys decide: see dispatch
-                            state[PRINCIPAL] = Principal.of(identity.access_key)
+                            state[acls.PRINCIPAL] = Principal.of(identity.access_key)
+                            state[acls.DIRECTORY] = self.auth.directory
+                        else:
+                            state[acls.PACHD_AUTH] = self.auth.pachd
                         if identity.token is not None:
                             token = request_token.set(identity.token)
                         if identity.chunk_validator is not None:
