@@ -370,3 +370,16 @@ def test_pyarrow_uploads_keep_their_crc64nvme(gw, s3, bucket):
     assert head["ChecksumCRC64NVME"] == full("CRC64NVME", small) and head["ChecksumType"] == "FULL_OBJECT"
     with fs.open_input_stream(f"{bucket}/arrow/small.bin") as f:
         assert f.read() == small
+
+
+def test_sidecar_rewrites_keep_the_part_checksums(s3, bucket):
+    data = os.urandom(PART + 10)
+    uid, done = _upload(s3, bucket, "keep/parts", data, "CRC32C")
+    s3.complete_multipart_upload(Bucket=bucket, Key="keep/parts", UploadId=uid, MultipartUpload={"Parts": done})
+    s3.put_object_tagging(Bucket=bucket, Key="keep/parts", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    s3.put_object_acl(Bucket=bucket, Key="keep/parts", ACL="private")
+    s3.copy_object(Bucket=bucket, Key="keep/copy", CopySource=f"{bucket}/keep/parts")
+    for key in ("keep/parts", "keep/copy"):
+        attrs = s3.get_object_attributes(Bucket=bucket, Key=key, ObjectAttributes=["Checksum", "ObjectParts"])
+        assert attrs["Checksum"]["ChecksumCRC32C"] == composite("CRC32C", _parts(data)).split("-")[0]
+        assert [p["ChecksumCRC32C"] for p in attrs["ObjectParts"]["Parts"]] == [full("CRC32C", p) for p in _parts(data)]
