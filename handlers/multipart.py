@@ -20,7 +20,7 @@ from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import Ref, add_file, copy_file, delete_file
-from gateway.pfs.errors import NotFound
+from gateway.pfs.errors import FailedPrecondition, NotFound
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import checksums, conditions, errors, mpchecksums
 from gateway.s3.names import is_folder_key, object_path
@@ -64,9 +64,10 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
     """Stream one part into the staging branch (replacing a part of the same number)."""
     _, _, staging, layout = _places(bucket, key)
     mp.check_part_number(part_number)
-    upload = (await mp.load_upload(pfs(), staging, layout, key, upload_id)).checksum
+    client = pfs()
+    upload = (await mp.load_upload(client, staging, layout, key, upload_id)).checksum
     algorithm = mpsums.algorithm_of(upload)
-    body = UploadBody(request(), algorithm=algorithm)
+    body = UploadBody(request(), backend_md5=client.hashes_uploads, algorithm=algorithm)
     mpsums.check_part_algorithm(upload, body.plan.algorithm)
     kept = mpsums.kept_algorithm(upload, body.plan.algorithm)
     path = layout.part_file(upload_id, part_number)
@@ -79,7 +80,12 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
                 yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
-    await pfs().modify_file(staging, ops(), f"UploadPart {key} part {part_number}")
+    try:
+        commit = await client.modify_file(staging, ops(), f"UploadPart {key} part {part_number}",
+                                          md5=body.md5_report(path))
+    except FailedPrecondition as e:
+        raise body.md5_refused(e) or e from None
+    await body.settle_md5(client, staging, commit)
     out = {"ETag": f'"{body.md5_hex}"', **body.response_headers()}
     if algorithm is not None:  # S3 answers the part's checksum, sent or not
         out[checksums.checksum_header(algorithm)] = mpchecksums.b64(body.checksum(algorithm)[1])

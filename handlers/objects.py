@@ -36,10 +36,10 @@ async def put_object(bucket: str, key: str) -> Response:
     ref = write_ref(bucket)
     path = object_path(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
-    body = UploadBody(request())
+    client = pfs()
+    body = UploadBody(request(), backend_md5=client.hashes_uploads)
     if is_folder_key(key):
         folders.refuse_declared_body(request().headers, key)
-    client = pfs()
     meta.acl = await acls.for_object_write(bucket, request().headers)
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
