@@ -111,7 +111,7 @@ def _checksum_headers(obj: ObjectInfo, headers) -> dict[str, str]:
     whole object is served: a range or a part gets none, as from S3."""
     if headers.get("x-amz-checksum-mode", "").upper() != "ENABLED":
         return {}
-    return obj.meta.checksum_headers(obj.size, obj.pfs_hash)
+    return obj.meta.checksum_headers(obj.size, obj.pfs_hash, obj.last_modified.timestamp())
 
 
 SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed

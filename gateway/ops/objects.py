@@ -53,7 +53,7 @@ class ObjectInfo:
 
     def checksum(self) -> tuple[str, str, str] | None:
         """The stored (algorithm, value, type), while it describes these bytes."""
-        return self.meta.current_checksum(self.size, self.pfs_hash)
+        return self.meta.current_checksum(self.size, self.pfs_hash, self.last_modified.timestamp())
 
     def headers(self) -> dict[str, str]:
         """The response headers GET and HEAD share; stored metadata wins over guesses."""

@@ -55,29 +55,35 @@ class ObjectMeta:
     checksum: list = field(default_factory=list)
     # A multipart object's part checksums are in the file PARTS_FILE of the sidecar directory.
     part_checksums: bool = False
+    # When the sidecar was committed (epoch seconds; None: not read from PFS). Not stored.
+    written: float | None = field(default=None, compare=False)
 
     def empty(self) -> bool:
         return not (self.headers or self.user or self.etag or self.tags or self.parts or self.version
                     or self.acl or self.checksum)
 
-    def current_checksum(self, size: int, pfs_hash: str) -> tuple[str, str, str] | None:
+    def current_checksum(self, size: int, pfs_hash: str,
+                         modified: float | None = None) -> tuple[str, str, str] | None:
         """(algorithm, value, type) of the stored checksum, if it still describes the file.
 
         A file rewritten in PFS by something other than the gateway (pachctl, a pipeline) keeps
         its old sidecar: a checksum of other bytes would make clients that verify it (botocore
-        does by default) fail every read, so it is answered only while the size, and the MD5
-        where PFS reports one (pfsd), are those it was computed for.
+        does by default) fail every read, so it is answered only while the file was not
+        committed after its sidecar (``modified``, where PFS reports when each file changed, as
+        pfsd does) and has the size, and the MD5 where one was recorded, it was computed for.
         """
         c = self.checksum
         if len(c) < 3 or not c[1]:
+            return None
+        if self.written is not None and modified is not None and modified > self.written + 1e-3:
             return None
         if len(c) >= 5 and (c[3] != size or (c[4] and len(pfs_hash) == 32 and c[4] != pfs_hash)):
             return None
         return c[0], c[1], c[2]
 
-    def checksum_headers(self, size: int, pfs_hash: str) -> dict[str, str]:
+    def checksum_headers(self, size: int, pfs_hash: str, modified: float | None = None) -> dict[str, str]:
         """``x-amz-checksum-<alg>`` and ``x-amz-checksum-type``, for ``x-amz-checksum-mode: ENABLED``."""
-        current = self.current_checksum(size, pfs_hash)
+        current = self.current_checksum(size, pfs_hash, modified)
         if current is None:
             return {}
         algorithm, value, kind = current
@@ -228,9 +234,12 @@ def from_page(entries: list[pb.FileInfo]) -> ObjectMeta:
         if name == PARTS_FILE:
             break
         try:
-            return ObjectMeta.decode(name)
+            meta = ObjectMeta.decode(name)
         except ValueError:
             break
+        if info.HasField("committed"):
+            meta.written = info.committed.ToNanoseconds() / 1e9
+        return meta
     return ObjectMeta()
 
 
