@@ -8,6 +8,7 @@ from starlette.requests import Request
 from gateway.pfs.client import PFS
 
 _pfs: PFS | None = None
+_access_keys: frozenset[str] = frozenset()
 
 
 def set_pfs(client: PFS | None) -> None:
@@ -20,6 +21,17 @@ def pfs() -> PFS:
     if _pfs is None:
         raise RuntimeError("the PFS client is not connected yet")
     return _pfs
+
+
+def set_access_keys(keys) -> None:
+    """The gateway's configured access keys (its S3 users), as the app was started with."""
+    global _access_keys
+    _access_keys = frozenset(keys)
+
+
+def access_keys() -> frozenset[str]:
+    """The configured access keys (a bucket policy may name only these)."""
+    return _access_keys
 
 
 def request() -> Request:

@@ -28,8 +28,9 @@ def stored_policy(document: bytes | None) -> Policy | None:
     return None if document is None else parse_policy(document)
 
 
-def evaluate(config, facts) -> str | None:
-    """The bucket policy's word on a request: "Deny", "Allow" or None (ACLs decide).
+def evaluate(config, facts):
+    """The bucket policy's word on a request: "Deny", "Allow" or None (ACLs decide); an
+    awaitable of it when a condition needs the object's tags (read only then).
 
     With RestrictPublicBuckets, a public policy's grants to everyone reach only the gateway's
     configured keys (AWS: only the bucket owner's account): anonymous requests lose them.
@@ -37,12 +38,29 @@ def evaluate(config, facts) -> str | None:
     policy = config.parsed(POLICY, stored_policy)
     if policy is None:
         return None
-    if facts.principal is None and policy.public:
-        block = config.parsed(publicaccess.KIND, publicaccess.parse_stored)
-        if block.restrict_public_buckets:
+    principal = facts.principal
+    if principal.access_key is None and policy.public:
+        if publicaccess.of(config).restrict_public_buckets:
             policy = policy.restricted
+    if policy.reads_tags and facts.key is not None:
+        return _evaluate_with_tags(policy, facts)
+    return _evaluate(policy, facts, None)
+
+
+async def _evaluate_with_tags(policy: Policy, facts) -> str | None:
+    return _evaluate(policy, facts, await facts.object_tags())
+
+
+def _evaluate(policy: Policy, facts, tags: dict[str, str] | None) -> str | None:
+    principal = facts.principal
+    who = (principal.access_key, principal.canonical_id)
     arns = resource_arns(bucket_names(facts.bucket), facts.key)
-    return policy.evaluate(facts, request_lookup(facts, time.time), arns)
+    return policy.evaluate(who, facts.action, arns, request_lookup(facts, time.time, tags))
+
+
+def ignore_public_acls(config) -> bool:
+    """The bucket's public access block says IgnorePublicAcls."""
+    return publicaccess.of(config).ignore_public_acls
 
 
 @lru_cache(maxsize=4096)
@@ -68,18 +86,20 @@ def resource_arns(names: Iterable[str], key: str | None) -> tuple[str, ...]:
     return tuple(f"{S3_ARN}{b}/{key}" for b in names)
 
 
-def request_lookup(facts, now: Callable[[], float]) -> Lookup:
-    """The condition keys of a request, resolved on first use (most policies read none)."""
+def request_lookup(facts, now: Callable[[], float], tags: dict[str, str] | None = None) -> Lookup:
+    """The condition keys of a request, resolved on first use (most policies read none).
+    ``tags``: the object's tags, when a condition asks for them."""
     found: dict[str, list[str] | None] = {}
 
     def lookup(key: str) -> list[str] | None:
         if key not in found:
-            found[key] = _resolve(facts, key, now)
+            found[key] = _resolve(facts, key, now, tags)
         return found[key]
     return lookup
 
 
-def _resolve(facts, key: str, now: Callable[[], float]) -> list[str] | None:
+def _resolve(facts, key: str, now: Callable[[], float],
+             tags: dict[str, str] | None) -> list[str] | None:
     value: object = None
     headers, query = facts.headers, facts.query
     if key == "aws:sourceip":
@@ -95,16 +115,15 @@ def _resolve(facts, key: str, now: Callable[[], float]) -> list[str] | None:
     elif key == "s3:versionid":
         value = query.get("versionId")
     elif key.startswith("s3:existingobjecttag/"):
-        tags = facts.object_tags()
         value = None if tags is None else tags.get(key.split("/", 1)[1])
     elif key == "s3:signatureversion":
         value = facts.signature_version
     elif key == "aws:username":
-        value = facts.principal
+        value = facts.principal.access_key
     elif key == "aws:userid":
-        value = facts.canonical_id if facts.principal is not None else None
+        value = facts.principal.canonical_id
     elif key == "aws:principaltype":
-        value = "User" if facts.principal is not None else "Anonymous"
+        value = "Anonymous" if facts.principal.access_key is None else "User"
     elif key == "aws:referer":
         value = headers.get("referer")
     elif key == "aws:useragent":

@@ -79,12 +79,18 @@ def _substitute(text: str, lookup: Lookup | None) -> str:
         if name in _FIXED_VARIABLES:
             value = name
         else:
-            values = lookup(name.lower()) if lookup is not None else None
+            values = lookup(normalize_key(name)) if lookup is not None else None
             if not values:
                 return "\x00"
             value = values[0]
         return value.replace("*", _STAR).replace("?", _QUESTION)
     return _VARIABLE.sub(fill, text)
+
+
+def normalize_key(key: str) -> str:
+    """Condition key names are case-insensitive; what follows a ``/`` (a tag key) is not."""
+    name, slash, rest = key.partition("/")
+    return name.lower() + slash + rest
 
 
 def check_variables(text: str) -> None:
@@ -254,12 +260,12 @@ def parse_condition(operator: str, key: str, raw: object) -> Condition:
     if base == "Null":
         if if_exists or qualifier:
             raise PolicyError(f"Invalid Condition type : {operator}")
-        return Condition(operator, base, key.lower(), (_parse_bool(values[0]),), None)
+        return Condition(operator, base, normalize_key(key), (_parse_bool(values[0]),), None)
     spec = OPERATORS.get(base)
     if spec is None:
         raise PolicyError(f"Invalid Condition type : {operator}")
     parse, test, negated = spec
-    return Condition(operator, base, key.lower(), tuple(parse(v) for v in values), test,
+    return Condition(operator, base, normalize_key(key), tuple(parse(v) for v in values), test,
                      negated, if_exists, qualifier)
 
 

@@ -19,7 +19,6 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
 
 from gateway.auth.conditions import (
     Condition,
@@ -30,7 +29,7 @@ from gateway.auth.conditions import (
     parse_block,
 )
 
-__all__ = ["Policy", "PolicyError", "RequestView", "parse"]
+__all__ = ["Policy", "PolicyError", "parse"]
 
 MAX_POLICY_BYTES = 20 * 1024  # S3: "Bucket policies are limited to 20 KB"
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -52,13 +51,6 @@ _FIXING_KEYS = {"aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceo
                 "aws:sourceaccount", "aws:userid", "aws:username", "aws:principalarn",
                 "aws:principalaccount", "aws:principalorgid",
                 "s3:x-amz-server-side-encryption-aws-kms-key-id"}
-
-
-class RequestView(Protocol):
-    """What a policy reads of a request (see gateway.auth.access.RequestFacts)."""
-
-    action: str  # "s3:GetObject"
-    key: str | None  # None for a bucket-level request
 
 
 @dataclass(frozen=True)
@@ -89,11 +81,11 @@ class Statement:
     not_resource: bool
     conditions: tuple[Condition, ...]
 
-    def applies(self, facts, arns: tuple[str, ...], lookup: Lookup) -> bool:
+    def applies(self, who: tuple[str | None, str | None], action: str, arns: tuple[str, ...],
+                lookup: Lookup) -> bool:
         """Whether this statement speaks about the request (effect aside)."""
-        if self.principal.names(facts.principal, facts.canonical_id) == self.not_principal:
+        if self.principal.names(*who) == self.not_principal:
             return False
-        action = facts.action
         if any(p.match(action) for p in self.actions) == self.not_action:
             return False
         hit = any(p.match(arn, lookup) for p in self.resources for arn in arns)
@@ -119,11 +111,24 @@ class Policy:
     def public(self) -> bool:
         return any(s.public for s in self.statements)
 
-    def evaluate(self, facts, lookup: Lookup, arns: tuple[str, ...]) -> str | None:
-        """"Deny" if a Deny statement applies, else "Allow" if an Allow does, else None."""
+    @cached_property
+    def reads_tags(self) -> bool:
+        """Whether a condition asks for the object's tags (then they are read first)."""
+        return any(c.key.startswith("s3:existingobjecttag/")
+                   for s in self.statements for c in s.conditions)
+
+    def evaluate(self, who: tuple[str | None, str | None], action: str,
+                 arns: tuple[str, ...], lookup: Lookup) -> str | None:
+        """"Deny" if a Deny statement applies, else "Allow" if an Allow does, else None.
+
+        ``who``: the requester's access key and canonical ID (both None: anonymous);
+        ``arns``: the names of the resource; ``lookup``: the request's condition keys.
+        """
         allowed = False
         for statement in self.statements:
-            if (statement.allow and allowed) or not statement.applies(facts, arns, lookup):
+            if statement.allow and allowed:
+                continue
+            if not statement.applies(who, action, arns, lookup):
                 continue
             if not statement.allow:
                 return "Deny"

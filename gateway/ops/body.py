@@ -136,6 +136,12 @@ class UploadBody:
         for piece in block:
             self.digests.update(piece)
 
+    def require_checksum(self) -> None:
+        """Refuse a body sent without Content-MD5 or an x-amz-checksum-*, as S3 does for the
+        operations that require one (DeleteObjects, PutBucketCors)."""
+        if self.plan.content_md5 is None and self.plan.algorithm is None:
+            raise errors.invalid_request("Missing required header for this request: Content-MD5")
+
     def verify(self) -> None:
         """Settle every check the request asked for; raises the S3 error of the first failure."""
         trailers = self.decoder.trailers if self.decoder is not None else None

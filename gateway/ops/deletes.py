@@ -20,8 +20,7 @@ class Entry:
 
 async def read_delete_request(body: UploadBody) -> tuple[bool, list[Entry]]:
     """Read, check (Content-MD5 or x-amz-checksum-* required, as S3 requires) and parse the body."""
-    if body.plan.content_md5 is None and body.plan.algorithm is None:
-        raise errors.invalid_request("Missing required header for this request: Content-MD5")
+    body.require_checksum()
     data = bytearray()
     async for chunk in body.chunks():
         data += chunk

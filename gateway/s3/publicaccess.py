@@ -61,5 +61,21 @@ def parse_stored(body: bytes | None) -> PublicAccessBlock:
     return NONE if body is None else parse(body)
 
 
+def of(config) -> PublicAccessBlock:
+    """A bucket configuration's block (parsed once with it), or :data:`NONE`."""
+    if config is None:
+        return NONE
+    return config.parsed(KIND, parse_stored) or NONE
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
+
+
+def refuse_public_acl(config, acl) -> None:
+    """BlockPublicAcls: a write that would set a public ACL (a canned one such as
+    ``public-read``, or grants to AllUsers / AuthenticatedUsers) is refused, as S3 refuses it.
+    ``acl``: a :class:`gateway.s3.aclmodel.ACL` (or None: no ACL in the request)."""
+    if acl is not None and acl.is_public() and of(config).block_public_acls:
+        raise errors.access_denied("Access Denied: the bucket's public access block "
+                                   "(BlockPublicAcls) refuses public ACLs")

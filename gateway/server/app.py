@@ -34,9 +34,11 @@ from gateway.ops import versioning
 from gateway.pfs.client import PFS
 from gateway.pfs.errors import PFSError, to_s3
 from gateway.s3 import errors
+from gateway.s3.cors import Configuration as CorsConfiguration
 from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
 from gateway.server import tuning
+from gateway.server.cors import CorsPolicy
 from gateway.server.dispatch import DOCS_PATHS, Dispatcher
 from gateway.server.inproc import InProcessPFS
 from gateway.server.middleware import RequestContext
@@ -126,6 +128,7 @@ async def error_response(request, exc: Exception) -> ConnexionResponse:
 def create_app(pfs_address: str, auth: Authenticator | None = None,
                hosts: HostPolicy | None = None, metrics_public: bool = False,
                session_idle: float = 0, versioning_default: str | None = None,
+               cors_default: CorsConfiguration | None = None,
                host: InProcessPFS | None = None) -> ASGIApp:
     """The gateway as an ASGI app, talking to PFS (pachd or pfsd) at ``pfs_address``.
 
@@ -133,10 +136,12 @@ def create_app(pfs_address: str, auth: Authenticator | None = None,
     the Host names answered (None: any); ``metrics_public`` opens ``/~/metrics`` to unsigned
     requests when key pairs are configured; ``session_idle``: the explorer's idle timeout.
     ``versioning_default`` ("Enabled" or None) applies to buckets with no stored status.
+    ``cors_default``: the CORS rules of buckets without a configuration of their own.
     ``host``: the PFS server this process runs (gateway.server.inproc), started and stopped
     with the app and called in-process; ``pfs_address`` is then its gRPC socket.
     """
     versioning.set_default(versioning_default)
+    context.set_access_keys(auth.credentials if auth is not None else ())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app) -> AsyncIterator[None]:
@@ -176,4 +181,4 @@ def create_app(pfs_address: str, auth: Authenticator | None = None,
     # SigV4 (browsers cannot sign; it has a login of its own), never seen by S3 routing.
     explorer = RequestContext(create_explorer(auth, session_idle), hosts=hosts, browser=True)
     return mount(RequestContext(cx, ready=ready, auth=auth, hosts=hosts, headers=S3_HEADERS,
-                                metrics_public=metrics_public), explorer)
+                                metrics_public=metrics_public, cors=CorsPolicy(cors_default)), explorer)

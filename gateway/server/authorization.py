@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from starlette.types import Scope
 
 from gateway import context
-from gateway.auth import access
+from gateway.auth import access, bucketpolicy
 from gateway.auth.access import ACTIONS, VERSION_ACTIONS, Principal, RequestFacts
 from gateway.ops import bucketconfig
 from gateway.pfs import metadata
@@ -27,6 +27,9 @@ from gateway.s3.errors import S3Error
 from gateway.s3.names import object_path
 
 PRINCIPAL = "principal"  # scope["state"] key
+# Bucket policies and the public access block take part in every decision.
+access.POLICY_HOOK = bucketpolicy.evaluate
+access.IGNORE_PUBLIC_ACLS = bucketpolicy.ignore_public_acls
 COPY_SOURCE_OPERATIONS = ("CopyObject", "UploadPartCopy")
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.auth.authenticator import load_credentials_file
+from gateway.server.cors import DEFAULT_METHODS, default_rules
 
 CREDENTIALS_HELP = """\
 credentials:
@@ -48,6 +49,8 @@ class Config:
     metrics_public: bool = False  # /~/metrics without a signature even with credentials
     session_idle: float = 0  # seconds without an explorer page that end its session (0: off)
     versioning_default: str | None = None  # "Enabled": buckets with no stored status are versioned
+    cors_allow_origins: list[str] = field(default_factory=list)  # default CORS rule's origins
+    cors_allow_methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     pfsd_process: bool = False  # the embedded PFS server as a child process (not in this one)
 
     @property
@@ -78,6 +81,10 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _items(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def _truthy(value: str | None) -> bool:
@@ -153,7 +160,22 @@ def parse_args(argv: list[str] | None = None) -> Config:
                     help="S3 versioning of buckets that were never given a status with "
                          "PutBucketVersioning (env S3GW_VERSIONING_DEFAULT; default none: "
                          "unversioned, as S3 creates buckets)")
+    ap.add_argument("--cors-allow-origin", action="append", metavar="ORIGIN",
+                    help="serve browser apps on ORIGIN (e.g. https://app.example.com, "
+                         "http://*.example.com, or * for any): the CORS rule of every bucket "
+                         "that has none of its own (PutBucketCors). Repeat it, or give a "
+                         "comma-separated list (env S3GW_CORS_ALLOW_ORIGINS; default none: "
+                         "only buckets' own rules)")
+    ap.add_argument("--cors-allow-methods", default=env("S3GW_CORS_ALLOW_METHODS", ",".join(DEFAULT_METHODS)),
+                    help="the methods that default rule allows (env S3GW_CORS_ALLOW_METHODS; "
+                         "default GET,PUT,POST,DELETE,HEAD)")
     a = ap.parse_args(argv)
+    origins = [o for arg in (a.cors_allow_origin or [env("S3GW_CORS_ALLOW_ORIGINS")]) for o in _items(arg)]
+    methods = _items(a.cors_allow_methods)
+    try:
+        default_rules(origins, methods)
+    except ValueError as e:
+        ap.error(f"--cors-allow-origin/--cors-allow-methods: {e}")
     if a.workers < 1:
         ap.error("--workers must be at least 1")
     credentials: dict[str, str] = {}
@@ -177,4 +199,5 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   allowed_hosts=[h.strip() for h in a.allowed_hosts.split(",") if h.strip()],
                   metrics_public=a.metrics_public, session_idle=max(0.0, a.session_idle_timeout),
                   versioning_default="Enabled" if a.versioning_default == "enabled" else None,
+                  cors_allow_origins=origins, cors_allow_methods=methods,
                   pfsd_process=a.pfsd_process)

@@ -26,6 +26,7 @@ from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
 from gateway.server import authorization, security
 from gateway.server.authorization import PRINCIPAL
+from gateway.server.cors import CorsPolicy
 from gateway.server.security import HostPolicy
 from gateway.server.spec import operations
 
@@ -38,6 +39,7 @@ HEALTH_PATHS = ("/~/health", "/~/ready")
 # uvicorn's httptools parser has no limit of its own: this bounds what reaches the app.
 MAX_HEADER_BYTES = 16 * 1024
 METRICS_PATH = "/~/metrics"
+PREFLIGHT = "PreflightRequest"  # the operation name of an OPTIONS (in logs and metrics)
 DOCS_PREFIX = "/~/docs"
 # no signature needed (/~/metrics is answered before this is looked at: see metrics_public)
 PUBLIC_PREFIXES = ("/~/health", "/~/ready", "/~/docs", "/~/openapi.json")
@@ -60,8 +62,14 @@ async def send_error(send: Send, err: S3Error, resource: str, request_id: str,
     await send({"type": "http.response.body", "body": body})
 
 
-def _header_bytes(scope: Scope) -> int:
-    return sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+def _scan_headers(scope: Scope) -> tuple[int, str | None]:
+    """The header section's size, and the ``Origin`` header (None: not a CORS request)."""
+    size, origin = 0, None
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4
+        if name == b"origin":
+            origin = value.decode("latin-1")
+    return size, origin
 
 
 def _has_body(scope: Scope) -> bool:
@@ -79,22 +87,25 @@ class RequestContext:
     ``hosts``: the Host names answered (None: any). With configured key pairs, S3 requests
     are signed, Host included, so only ``/~/`` paths are held to the list then; ``browser``
     (the explorer) always is. ``headers`` go on every response but ``/~/docs``'s, which get
-    their own (:func:`gateway.server.security.docs`).
+    their own (:func:`gateway.server.security.docs`). ``cors``: S3's CORS (preflights answered
+    before authentication, CORS headers on answers to requests with ``Origin``); None for the
+    explorer, which never serves other origins.
     """
 
     def __init__(self, app: ASGIApp, ready: ReadyCheck | None = None,
                  auth: Authenticator | None = None, hosts: HostPolicy | None = None,
                  headers: list[tuple[bytes, bytes]] | None = None, browser: bool = False,
-                 metrics_public: bool = False) -> None:
+                 metrics_public: bool = False, cors: CorsPolicy | None = None) -> None:
         self.app = app
         self.ready = ready
         self.auth = auth  # None: anonymous
         self.hosts = hosts
         self.headers = headers or []
+        self.cors = cors
         self.all_hosts_checked = browser or auth is None or not auth.credentials
         # with key pairs configured, /~/metrics wants a signature unless opened on purpose
         self.metrics_open = metrics_public or auth is None
-        metrics.bind_operations(sorted({op.name for op in operations()}))
+        metrics.bind_operations(sorted({op.name for op in operations()} | {PREFLIGHT}))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +133,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 sent["status"] = message["status"]
                 headers = [*message.get("headers", ()), (b"x-amz-request-id", request_id.encode()),
-                           *extra_headers]
+                           *extra_headers, *cors_headers]
                 if body["pending"]:
                     # Answered before reading the whole body (an early error): the rest of it
                     # would be parsed as the next request, so this connection must end here.
@@ -135,9 +146,11 @@ class RequestContext:
         token = None
         docs = path.startswith(DOCS_PREFIX)
         extra_headers = () if docs else self.headers
+        cors_headers: list[tuple[bytes, bytes]] = []
         metrics.state.in_flight += 1
         try:
-            if _header_bytes(scope) > MAX_HEADER_BYTES:
+            header_bytes, origin = _scan_headers(scope)
+            if header_bytes > MAX_HEADER_BYTES:
                 raise S3Error(400, "RequestHeaderSectionTooLarge",
                               f"Your request header section exceeds the maximum allowed size "
                               f"({MAX_HEADER_BYTES} bytes).")
@@ -147,6 +160,13 @@ class RequestContext:
                 host = security.host_of(scope)
                 if not self.hosts.allows(host):
                     raise security.misdirected(host or "")
+            s3_path = self.cors is not None and not path.startswith("/~")
+            if s3_path and scope["method"] == "OPTIONS":
+                state["s3_operation"] = PREFLIGHT
+                await self.cors.preflight(scope, origin, send_wrapper)
+                return
+            if s3_path and origin is not None:
+                cors_headers = await self.cors.actual_headers(scope, origin)
             if path in HEALTH_PATHS:
                 await self._health(path, send_wrapper)
             elif path == METRICS_PATH:

@@ -60,13 +60,15 @@ def build_app(config: Config, address: str, host=None):
     gateway.server.inproc.InProcessPFS, in this process)."""
     from gateway.auth.authenticator import Authenticator, PachdAuth
     from gateway.server.app import create_app
+    from gateway.server.cors import default_rules
     from gateway.server.security import HostPolicy
 
     # Against pfsd too: the probe finds its auth "not activated", as it would a pachd's.
     return create_app(address, Authenticator(config.credentials, PachdAuth(address)),
                       HostPolicy(config.host, config.port, config.allowed_hosts),
                       config.metrics_public, config.session_idle,
-                      versioning_default=config.versioning_default, host=host)
+                      versioning_default=config.versioning_default, host=host,
+                      cors_default=default_rules(config.cors_allow_origins, config.cors_allow_methods))
 
 
 class Server(uvicorn.Server):

@@ -111,7 +111,7 @@ def test_unsigned_requests_are_denied_but_health_and_docs_are_open(gw, abucket):
 
 
 def test_signed_unsupported_subresource_is_501_after_auth(gw, s3a, abucket):
-    r = signed_request(gw, "GET", f"/{abucket}", query="cors")
+    r = signed_request(gw, "GET", f"/{abucket}", query="website")
     assert (r.status_code, error_code(r)) == (501, "NotImplemented")
 
 

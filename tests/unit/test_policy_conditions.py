@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_policy import Facts, cond
+from tests.unit.test_policy_language import Facts, cond
 
 
 @pytest.mark.parametrize("operator,expected,actual,hit", [
@@ -35,7 +35,7 @@ def test_numeric_operators(operator, expected, hit):
                query={"max-keys": "100"})
     # the statement's resource is the objects: test the condition on a bucket-wide policy
     assert got is None
-    from tests.unit.test_policy import decide, doc, stmt
+    from tests.unit.test_policy_language import decide, doc, stmt
     policy = doc(stmt(action="s3:ListBucket", resource="arn:aws:s3:::data",
                       Condition={operator: {"s3:max-keys": expected}}))
     got = decide(policy, Facts(action="s3:ListBucket", key=None, query={"max-keys": "100"}))
@@ -117,7 +117,7 @@ def test_signature_version_and_username():
 
 
 def test_prefix_and_delimiter_only_on_listings():
-    from tests.unit.test_policy import decide, doc, stmt
+    from tests.unit.test_policy_language import decide, doc, stmt
     policy = doc(stmt(action="s3:ListBucket", resource="arn:aws:s3:::data",
                       Condition={"StringLike": {"s3:prefix": "public/*"},
                                  "StringEquals": {"s3:delimiter": "/"}}))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from gateway.auth.access import Principal
 from gateway.auth.bucketpolicy import request_lookup, resource_arns
 from gateway.auth.policy import PolicyError, parse
 
@@ -16,10 +17,13 @@ NAMES = ("master.data", "data")
 
 @dataclass
 class Facts:
+    """A gateway.auth.access.RequestFacts for tests: ``principal`` and ``canonical_id`` given
+    as strings become its Principal."""
+
     action: str = "s3:GetObject"
     bucket: str = BUCKET
     key: str | None = "a/b.txt"
-    principal: str | None = None
+    principal: object = None
     canonical_id: str | None = None
     source_ip: str = "127.0.0.1"
     secure: bool = False
@@ -28,7 +32,11 @@ class Facts:
     signature_version: str | None = None
     tags: dict | None = None
 
-    def object_tags(self) -> dict | None:
+    def __post_init__(self) -> None:
+        if not isinstance(self.principal, Principal):
+            self.principal = Principal(self.principal, self.canonical_id)
+
+    async def object_tags(self) -> dict | None:
         return self.tags
 
 
@@ -48,8 +56,9 @@ def stmt(effect: str = "Allow", principal: object = "*", action: object = "s3:Ge
 def decide(policy_doc: str, facts: Facts | None = None, now: float = 1.8e9) -> str | None:
     facts = facts or Facts()
     policy = parse(policy_doc, NAMES)
-    return policy.evaluate(facts, request_lookup(facts, lambda: now),
-                           resource_arns(NAMES, facts.key))
+    return policy.evaluate((facts.principal.access_key, facts.principal.canonical_id),
+                           facts.action, resource_arns(NAMES, facts.key),
+                           request_lookup(facts, lambda: now, facts.tags))
 
 
 def refused(policy_doc: str | bytes, **kw) -> str:
@@ -273,7 +282,8 @@ class Config:
         return self.docs.get(kind)
 
     def parsed(self, kind, parser):
-        return parser(self.get(kind))
+        raw = self.get(kind)
+        return None if raw is None else parser(raw)
 
 
 def test_bucket_names_cover_every_alias():
@@ -290,14 +300,28 @@ def test_restrict_public_buckets_drops_public_grants_for_anonymous_only():
     from gateway.s3.publicaccess import PublicAccessBlock
 
     policy = doc(stmt(resource="arn:aws:s3:::data/*")).encode()
-    facts = Facts()
-    facts.bucket = "data"
+    facts = Facts(bucket="data")
     assert evaluate(Config(policy=policy), facts) == "Allow"
     restrict = PublicAccessBlock(restrict_public_buckets=True).render()
     assert evaluate(Config(policy=policy, public_access_block=restrict), facts) is None
-    facts.principal = "KEY1"  # a configured key is inside "the account"
+    facts = Facts(bucket="data", principal="KEY1")  # a configured key is inside "the account"
     assert evaluate(Config(policy=policy, public_access_block=restrict), facts) == "Allow"
     assert evaluate(Config(), facts) is None
+
+
+def test_tags_are_read_only_when_a_condition_asks():
+    import asyncio
+
+    from gateway.auth.bucketpolicy import evaluate
+
+    plain = doc(stmt(resource="arn:aws:s3:::data/*")).encode()
+    tagged = doc(stmt(resource="arn:aws:s3:::data/*",
+                      Condition={"StringEquals": {"s3:ExistingObjectTag/Share": "yes"}})).encode()
+    facts = Facts(bucket="data", tags={"Share": "yes"})
+    assert evaluate(Config(policy=plain), facts) == "Allow"  # no coroutine: nothing awaited
+    verdict = evaluate(Config(policy=tagged), facts)
+    assert asyncio.run(verdict) == "Allow"
+    assert asyncio.run(evaluate(Config(policy=tagged), Facts(bucket="data", tags={"share": "yes"}))) is None
 
 
 def test_public_access_block_document():
@@ -317,3 +341,33 @@ def test_public_access_block_document():
         with pytest.raises(errors.S3Error) as info:
             parse(bad)
         assert info.value.code == "MalformedXML"
+
+
+def test_policy_writes_refused_when_pachyderm_roles_decide():
+    from gateway.auth.authenticator import Identity
+    from gateway.ops.policies import refuse_when_pachyderm_decides as refuse
+    from gateway.s3.errors import S3Error
+
+    refuse({"state": {"identity": Identity("AKID")}})  # the gateway's keys decide
+    refuse({"state": {}})  # no keys at all
+    with pytest.raises(S3Error) as info:
+        refuse({"state": {"identity": Identity("tok", token="tok")}})
+    assert info.value.code == "NotImplemented" and "Pachyderm" in info.value.message
+
+
+def test_block_public_acls_refuses_public_acls_only():
+    from gateway.s3 import aclmodel
+    from gateway.s3.errors import S3Error
+    from gateway.s3.publicaccess import PublicAccessBlock, refuse_public_acl
+
+    owner = "c" * 64
+    blocked = Config(public_access_block=PublicAccessBlock(block_public_acls=True).render())
+    public = aclmodel.canned("public-read", owner)
+    refuse_public_acl(Config(), public)  # no block: allowed
+    refuse_public_acl(blocked, aclmodel.canned("private", owner))
+    refuse_public_acl(blocked, None)
+    with pytest.raises(S3Error) as info:
+        refuse_public_acl(blocked, public)
+    assert (info.value.status, info.value.code) == (403, "AccessDenied")
+    with pytest.raises(S3Error):
+        refuse_public_acl(blocked, aclmodel.canned("authenticated-read", owner))
