@@ -74,11 +74,12 @@ TARGETS = {
 }
 LOWER_IS_BETTER = {"list_s", "list_boto3_s", "rss_idle_MB", "rss_small_MB", "rss_big_MB",
                    "put_4k_c16_cpu_ms", "get_4k_c16_cpu_ms", "put_4k_c1_p50_ms",
-                   "get_4k_c1_p50_ms"}
+                   "get_4k_c1_p50_ms", "put_big_cpu_ms_MB", "get_big_cpu_ms_MB"}
 ORDER = ["put_4k_c1_ops", "put_4k_c16_ops", "get_4k_c1_ops", "get_4k_c16_ops",
          "put_4k_c1_p50_ms", "get_4k_c1_p50_ms", "put_4k_c16_cpu_ms", "get_4k_c16_cpu_ms",
          "put_4k_c1_boto3_ops", "put_4k_c16_boto3_ops", "get_4k_c1_boto3_ops",
-         "get_4k_c16_boto3_ops", "put_big_MBps", "get_big_MBps", "list_create_ops", "list_s",
+         "get_4k_c16_boto3_ops", "put_big_MBps", "get_big_MBps", "put_big_cpu_ms_MB",
+         "get_big_cpu_ms_MB", "list_create_ops", "list_s",
          "list_boto3_s", "rss_idle_MB", "rss_small_MB", "rss_big_MB"]
 
 
@@ -244,6 +245,7 @@ def bench_big(out: dict, servers: list[Server], workdir: Path, quick: bool) -> N
             if status not in (200, 201, 204):
                 raise RuntimeError(f"{s.name} big PUT: {status}")
             _fig(out, "put_big_MBps", s.name, size / MB / dt)
+            _fig(out, "put_big_cpu_ms_MB", s.name, 1000 * sum(sm.cpu.values()) / (size / MB), better=min)
             _fig(out, "rss_big_MB", s.name, sm.peak_total / MB)
             cpu.setdefault(f"put/{s.name}", []).append([round(sm.cpu_pct(p)) for p in s.procs])
             with Sampler(s.procs) as sm:
@@ -253,6 +255,7 @@ def bench_big(out: dict, servers: list[Server], workdir: Path, quick: bool) -> N
             if status != 200 or got != size:
                 raise RuntimeError(f"{s.name} big GET: {status}, {got} bytes")
             _fig(out, "get_big_MBps", s.name, size / MB / dt)
+            _fig(out, "get_big_cpu_ms_MB", s.name, 1000 * sum(sm.cpu.values()) / (size / MB), better=min)
             _fig(out, "rss_big_MB", s.name, sm.peak_total / MB)
             cpu.setdefault(f"get/{s.name}", []).append([round(sm.cpu_pct(p)) for p in s.procs])
     src.unlink()
@@ -287,11 +290,15 @@ def bench_roundtrip(out: dict, gw: GatewayServer, workdir: Path, size: int = 204
     out["roundtrip_2g"] = r
 
 
-def run(quick: bool = False) -> dict:
-    """Start the gateway (1 and N workers), moto, s3rver and nginx (those installed), run every
-    benchmark, return the figures."""
+SECTIONS = ("small", "list", "big", "roundtrip")
+
+
+def run(quick: bool = False, only: tuple[str, ...] = SECTIONS) -> dict:
+    """Start the gateway (1 and N workers), moto, s3rver and nginx (those installed), run the
+    benchmarks named in ``only`` (every one by default), return the figures."""
     out: dict = {"config": {"quick": quick, "client": "raw HTTP/1.1 + SigV4, 2 worker processes",
-                            "workers": list(WORKERS), "child_row": CHILD}}
+                            "workers": list(WORKERS), "child_row": CHILD,
+                            "sections": list(only)}}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         workdir = Path(tmp)
         servers: list[Server] = []
@@ -312,19 +319,22 @@ def run(quick: bool = False) -> dict:
             for s in servers:
                 _fig(out, "rss_idle_MB", s.name, s.rss() / MB)
                 create_bucket(s.port)
-            bench_small(out, servers, quick)
-            bench_listing(out, [s for s in servers if not s.name.startswith("gw-")], quick)
-            binary = nginx_binary()
-            if binary:
-                servers.append(NginxServer(workdir, binary))
-            else:
-                out["config"]["nginx"] = "not installed: big-body reference skipped"
-                print("bench.gateway: nginx not found, skipping the nginx reference")
-            bench_big(out, servers, workdir, quick)
+            if "small" in only:
+                bench_small(out, servers, quick)
+            if "list" in only:
+                bench_listing(out, [s for s in servers if not s.name.startswith("gw-")], quick)
+            if "big" in only:
+                binary = nginx_binary()
+                if binary:
+                    servers.append(NginxServer(workdir, binary))
+                else:
+                    out["config"]["nginx"] = "not installed: big-body reference skipped"
+                    print("bench.gateway: nginx not found, skipping the nginx reference")
+                bench_big(out, servers, workdir, quick)
             for s in servers:
                 if s is not gw:
                     s.stop()  # frees moto's in-memory objects (and the rest) before 2 GiB
-            if not quick:
+            if not quick and "roundtrip" in only:
                 bench_roundtrip(out, gw, workdir)
             out["config"]["gateway_pfsd_rss_end_MB"] = gw.rss() / MB
         finally:
@@ -354,14 +364,14 @@ def table(results: dict) -> str:
         up = metric not in LOWER_IS_BETTER
         label = metric.replace("big", f"{cfg.get('big_MiB', '?')}m").replace(
             "list_", f"list{cfg.get('list_keys', '?')}_")
-        fmt = (lambda v: f"{v:.3f}") if metric.endswith("_s") or metric.endswith("_ms") else (
+        fmt = (lambda v: f"{v:.3f}") if metric.endswith(("_s", "_ms", "_ms_MB")) else (
             lambda v: f"{v:.1f}")
         rows.append(f"{label:<22}" + "".join(f"{fmt(f[n]) if n in f else '':>10}" for n in names))
         for g in gateways:
             if g not in f:
                 continue
             ratios = [f"{g}/{o} {_ratio(f[g], f.get(o), up)}" for o in others
-                      if o in f and (o != "nginx" or metric.endswith("MBps"))]
+                      if o in f and (o != "nginx" or metric.endswith(("MBps", "cpu_ms_MB")))]
             target = ""
             if metric in TARGETS:
                 text, check = TARGETS[metric]
@@ -387,4 +397,11 @@ def table(results: dict) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs for smoke use")
-    print(table(run(parser.parse_args().quick)))
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
+    args = parser.parse_args()
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    print(table(run(args.quick, only)))

@@ -1,70 +1,61 @@
-"""ACL probes on buckets and objects: the owner holds FULL_CONTROL, and only ``private`` can be set.
-
-Each checks that the bucket (or object) exists, as S3 does, then answers the one ACL there is.
-"""
+"""ACLs of buckets and objects (see :mod:`gateway.ops.acls` for where they live and what they do)."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from gateway.context import pfs, request
-from gateway.ops.objects import existing_file, is_directory
-from gateway.pfs.refs import at_version, read_ref, write_ref
+from gateway.context import request
+from gateway.ops import acls
 from gateway.s3 import acl, errors
-from gateway.s3.names import object_path
 
 
-def _policy() -> Response:
-    return Response(acl.policy_document(), media_type="application/xml")
-
-
-async def _bucket_exists(bucket: str, write: bool = False) -> None:
-    ref = write_ref(bucket) if write else read_ref(bucket)
-    if ref.commit:
-        await pfs().inspect_commit(ref)
-    else:
-        await pfs().inspect_branch(ref)
-
-
-async def _object_exists(bucket: str, key: str, version_id: str | None = None,
-                         write: bool = False) -> None:
-    ref = write_ref(bucket) if write else read_ref(bucket)
-    ref = at_version(ref, version_id)
-    info = await existing_file(pfs(), ref, object_path(key))  # a folder marker has ACLs too
-    if info is None or is_directory(info):
-        raise errors.no_such_key(key)
-
-
-async def _check_request() -> None:
-    """The canned-ACL headers, or a body equivalent to ``private``."""
+async def _requested() -> acl.Requested | None:
+    """The canned-ACL or grant headers, or an AccessControlPolicy body."""
     req = request()
-    acl.check_canned(req.headers)
     body = bytearray()
     async for chunk in req.stream():
         body += chunk
         if len(body) > acl.MAX_ACL_BODY:
             raise errors.malformed_xml()
-    if body.strip():
-        acl.check_policy(bytes(body))
+    return await acls.requested(req.headers, bytes(body))
+
+
+def _xml(body: bytes) -> Response:
+    return Response(body, media_type="application/xml")
 
 
 async def get_bucket_acl(bucket: str) -> Response:
-    await _bucket_exists(bucket)
-    return _policy()
+    return _xml(await acls.bucket_acl(bucket))
 
 
 async def put_bucket_acl(bucket: str) -> Response:
-    await _check_request()
-    await _bucket_exists(bucket, write=True)
+    await acls.set_bucket_acl(bucket, await _requested())
     return Response(status_code=200)
 
 
 async def get_object_acl(bucket: str, key: str, version_id: str | None = None) -> Response:
-    await _object_exists(bucket, key, version_id)
-    return _policy()
+    return _xml(await acls.object_acl(bucket, key, version_id))
 
 
 async def put_object_acl(bucket: str, key: str, version_id: str | None = None) -> Response:
-    await _check_request()
-    await _object_exists(bucket, key, version_id, write=True)
+    commit = await acls.set_object_acl(bucket, key, version_id, await _requested())
+    return Response(status_code=200, headers={"x-pfs-commit": commit})
+
+
+async def get_bucket_ownership_controls(bucket: str) -> Response:
+    return _xml(await acls.ownership_controls(bucket))
+
+
+async def put_bucket_ownership_controls(bucket: str) -> Response:
+    body = bytearray()
+    async for chunk in request().stream():
+        body += chunk
+        if len(body) > acl.MAX_ACL_BODY:
+            raise errors.malformed_xml()
+    await acls.set_ownership_controls(bucket, acl.parse_ownership(bytes(body)))
     return Response(status_code=200)
+
+
+async def delete_bucket_ownership_controls(bucket: str) -> Response:
+    await acls.set_ownership_controls(bucket, None)
+    return Response(status_code=204)

@@ -8,11 +8,11 @@ from xml.etree import ElementTree
 from starlette.responses import Response
 
 from gateway.context import pfs, request
-from gateway.ops import listing, multipart, versioning
+from gateway.ops import acls, listing, multipart, versioning
 from gateway.pfs.client import Ref
-from gateway.pfs.errors import AlreadyExists, NotFound
+from gateway.pfs.errors import AlreadyExists, ConditionFailed, NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import acl, errors
+from gateway.s3 import errors
 from gateway.s3.names import RESERVED_BRANCH
 from gateway.s3.xml import document, element
 
@@ -20,14 +20,15 @@ MAX_CONFIG_BYTES = 64 * 1024
 
 
 async def create_bucket(bucket: str) -> Response:
-    """Create the repo (and project) if missing, then the branch."""
+    """Create the repo (and project) if missing, then the branch (its first commit holding the
+    bucket's owner and ownership controls when keys are configured)."""
     ref = write_ref(bucket)
-    acl.check_canned(request().headers)
+    documents = acls.creation_documents(request().headers)  # owner, ownership controls, ACL
     await _check_configuration()
     client = pfs()
     try:
         await client.inspect_branch(ref)
-        raise errors.bucket_already_owned_by_you(bucket)
+        raise await acls.already_exists(bucket)
     except NotFound:
         pass
     if ref.project != "default":
@@ -40,9 +41,12 @@ async def create_bucket(bucket: str) -> Response:
     except AlreadyExists:
         pass
     try:
-        await client.create_branch(ref, f"CreateBucket {bucket}")
-    except AlreadyExists:
-        raise errors.bucket_already_owned_by_you(bucket) from None
+        if documents:
+            await acls.create_branch_with(bucket, documents)
+        else:
+            await client.create_branch(ref, f"CreateBucket {bucket}")
+    except (AlreadyExists, ConditionFailed):
+        raise await acls.already_exists(bucket) from None
     versioning.created(ref)  # a new branch holds no status: its first writes need not ask
     return Response(status_code=200, headers={"Location": f"/{bucket}"})
 
@@ -146,7 +150,8 @@ async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None =
     parts.append(element("IsTruncated", page.truncated))
     if page.truncated:
         parts.append(element("NextContinuationToken", listing.encode_token(page.last)))
-    parts += listing.render_contents(page.files, enc, fetch_owner)
+    parts += listing.render_contents(page.files, enc,
+                                     await acls.owner_element(bucket) if fetch_owner else False)
     parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
     return Response(document("ListBucketResult", parts), media_type="application/xml")
 

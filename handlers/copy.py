@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, folders, versioning, versions
+from gateway.ops import acls, conditional, folders, versioning, versions
 from gateway.ops.copy import SELF_COPY, copy_file, parse_copy_source, resolve
 from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import acl, conditions, errors, tagging
+from gateway.s3 import conditions, errors, tagging
 from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
@@ -42,7 +42,7 @@ async def copy_object(bucket: str, key: str) -> Response:
             == (ref.project, ref.repo, ref.branch)):
         raise errors.invalid_request(SELF_COPY)
     client = pfs()
-    acl.check_canned(headers)
+    object_acl = await acls.for_object_write(bucket, headers)  # the source's ACL is not copied
     cond = conditional.parse(headers)
     src = await resolve(client, src_name)
     if is_folder_key(key) and src.obj.size:
@@ -61,7 +61,8 @@ async def copy_object(bucket: str, key: str) -> Response:
                                             versioning.status(client, ref))
     if existing is not None and is_directory(existing):
         raise errors.path_conflict(key)
-    meta = dataclasses.replace(meta, version=versioning.version_mode(status), marker=False)
+    meta = dataclasses.replace(meta, version=versioning.version_mode(status), marker=False,
+                               acl=object_acl)
     # Always delete first: PFS would append otherwise, and a racing write may have created it.
     ops = [delete_file(path), copy_file(path, src.file_pb()), *metadata.write_ops(path, meta),
            *versions.index_ops(path, meta.version)]

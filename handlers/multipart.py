@@ -14,15 +14,15 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, copy, folders, versioning, versions
+from gateway.ops import acls, conditional, copy, folders, versioning, versions
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import Ref, add_file, copy_file, delete_file
-from gateway.pfs.errors import NotFound
+from gateway.pfs.errors import FailedPrecondition, NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import acl, conditions, errors
+from gateway.s3 import conditions, errors
 from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
@@ -42,8 +42,8 @@ def _places(bucket: str, key: str) -> tuple[Ref, str, Ref, mp.Layout]:
 async def create_multipart_upload(bucket: str, key: str) -> Response:
     """Record the upload (key and metadata) in one staging commit; return its ID."""
     ref, _, staging, layout = _places(bucket, key)
-    acl.check_canned(request().headers)
     meta = metadata.from_headers(request().headers, content_type())
+    meta.acl = await acls.for_object_write(bucket, request().headers)  # applied on Complete
     await pfs().inspect_branch(ref)  # NoSuchBucket; staging never creates the user's branch
     upload_id = mp.new_upload_id()
     await pfs().modify_file(staging, [
@@ -58,8 +58,9 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
     """Stream one part into the staging branch (replacing a part of the same number)."""
     _, _, staging, layout = _places(bucket, key)
     mp.check_part_number(part_number)
-    body = UploadBody(request())
-    await mp.load_upload(pfs(), staging, layout, key, upload_id)
+    client = pfs()
+    body = UploadBody(request(), backend_md5=client.hashes_uploads)
+    await mp.load_upload(client, staging, layout, key, upload_id)
     path = layout.part_file(upload_id, part_number)
 
     async def ops():
@@ -67,7 +68,12 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
             yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
-    await pfs().modify_file(staging, ops(), f"UploadPart {key} part {part_number}")
+    try:
+        commit = await client.modify_file(staging, ops(), f"UploadPart {key} part {part_number}",
+                                          md5=body.md5_report(path))
+    except FailedPrecondition as e:
+        raise body.md5_refused(e) or e from None
+    await body.settle_md5(client, staging, commit)
     return Response(status_code=200, headers={"ETag": f'"{body.md5_hex}"', **body.response_headers()})
 
 

@@ -7,7 +7,7 @@ import asyncio
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import conditional, folders, versioning, versions
+from gateway.ops import acls, conditional, folders, versioning, versions
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import (
     ObjectInfo,
@@ -22,7 +22,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import PFS, FileReader, Ref, delete_file
 from gateway.pfs.errors import NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import acl, conditions, errors
+from gateway.s3 import conditions, errors
 from gateway.s3.names import is_commit_id, is_folder_key, object_path
 from gateway.s3.overrides import response_overrides
 
@@ -36,11 +36,11 @@ async def put_object(bucket: str, key: str) -> Response:
     ref = write_ref(bucket)
     path = object_path(key)
     meta = metadata.from_headers(request().headers, content_type())  # MetadataTooLarge first
-    body = UploadBody(request())
+    client = pfs()
+    body = UploadBody(request(), backend_md5=client.hashes_uploads)
     if is_folder_key(key):
         folders.refuse_declared_body(request().headers, key)
-    client = pfs()
-    acl.check_canned(request().headers)
+    meta.acl = await acls.for_object_write(bucket, request().headers)
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
     commit = await write_object(client, ref, path, key, body, meta, f"PutObject {key}", require, cond)

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 from starlette.responses import Response
 
 from gateway.context import pfs, request
-from gateway.ops import history, listing, versioning
+from gateway.ops import acls, history, listing, versioning
 from gateway.ops.body import UploadBody
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import errors
@@ -58,9 +58,6 @@ async def put_bucket_versioning(bucket: str) -> Response:
     commit = await versioning.put_status(client, ref, value)
     return Response(status_code=200, headers={"x-pfs-commit": commit})
 
-OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"
-
-
 async def list_object_versions(bucket: str, prefix: str = "", delimiter: str | None = None,
                                key_marker: str | None = None, version_id_marker: str | None = None,
                                max_keys: int | None = None, encoding_type: str | None = None,
@@ -74,6 +71,7 @@ async def list_object_versions(bucket: str, prefix: str = "", delimiter: str | N
     page = await history.list_versions(client, ref, head, prefix or "", delimiter, key_marker,
                                        version_id_marker, limit)
     enc = (lambda s: quote(s, safe="/")) if encoding_type == "url" else (lambda s: s)
+    owner = await acls.owner_element(bucket)
     parts = [element("Name", bucket), element("Prefix", enc(prefix or "")),
              element("KeyMarker", enc(key_marker or "")),
              element("VersionIdMarker", version_id_marker or ""), element("MaxKeys", limit)]
@@ -90,10 +88,10 @@ async def list_object_versions(bucket: str, prefix: str = "", delimiter: str | N
         common = (f"{element('Key', enc(v.key))}{element('VersionId', v.version_id)}"
                   f"{element('IsLatest', v.latest)}{element('LastModified', timestamp(v.last_modified))}")
         if v.marker:
-            parts.append(f"<DeleteMarker>{common}{OWNER}</DeleteMarker>")
+            parts.append(f"<DeleteMarker>{common}{owner}</DeleteMarker>")
         else:
             parts.append(f"<Version>{common}{element('ETag', chr(34) + v.etag + chr(34))}"
                          f"{element('Size', v.info.size_bytes if v.info else 0)}<StorageClass>STANDARD</StorageClass>"
-                         f"{OWNER}</Version>")
+                         f"{owner}</Version>")
     parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
     return Response(document("ListVersionsResult", parts), media_type="application/xml")

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gateway.s3 import errors
+from gateway.s3 import errors, publicaccess
 from gateway.s3.aclmodel import ACL, READ, READ_ACP, WRITE, WRITE_ACP, private
 
 # S3 operation (as the spec names it) -> the IAM action AWS authorizes it as.
@@ -169,8 +169,14 @@ class RequestFacts:
 # of it), set by gateway.auth.policy; None: bucket policies are not evaluated.
 PolicyHook = Callable[[Config, RequestFacts], "str | None | Awaitable[str | None]"]
 POLICY_HOOK: PolicyHook | None = None
-# The public access block's IgnorePublicAcls for a configuration (set by the policy engine).
+# Whether public ACL grants count for nothing (replaces ignores_public_acls when set).
 IGNORE_PUBLIC_ACLS: Callable[[Config], bool] | None = None
+
+
+def ignores_public_acls(config: Config) -> bool:
+    """The public access block's IgnorePublicAcls."""
+    block = config.parsed(publicaccess.KIND, publicaccess.parse)
+    return bool(block is not None and block.ignore_public_acls)
 
 
 def owner_of(config: Config | None) -> str | None:
@@ -233,8 +239,7 @@ async def authorize(facts: RequestFacts) -> None:
 
 
 async def _acl_allows(facts: RequestFacts, owner: str | None) -> bool:
-    ignore_public = IGNORE_PUBLIC_ACLS is not None and facts.config is not None \
-        and IGNORE_PUBLIC_ACLS(facts.config)
+    ignore_public = facts.config is not None and (IGNORE_PUBLIC_ACLS or ignores_public_acls)(facts.config)
     who = facts.principal.canonical_id
     permission = BUCKET_ACL_PERMISSION.get(facts.action)
     if permission is not None:

@@ -172,6 +172,8 @@ class Authenticator:
         self.credentials = dict(credentials or {})
         self.pachd = pachd
         self.clock = clock
+        # canonical user ID (access.canonical_id) -> access key: ACL grantees and display names
+        self.directory = {hashlib.sha256(k.encode()).hexdigest(): k for k in self.credentials}
 
     async def close(self) -> None:
         if self.pachd is not None:

@@ -5,6 +5,12 @@ stream and calls :meth:`UploadBody.verify` before completing it: a failed check 
 stream and PFS commits nothing. The SigV4 checks of a signed body run earlier still: chunk
 signatures as each chunk is decoded, a signed ``x-amz-content-sha256`` as the last byte
 arrives (see :mod:`gateway.auth.authenticator`); either failure is raised out of :meth:`UploadBody.chunks`.
+
+The MD5 (the ETag, and a ``Content-MD5`` check) is the one hash every upload needs. When the
+backend is pfsd, which hashes every byte it stores anyway and reports it (``backend_md5``),
+the gateway leaves it there: pfsd answers the MD5 with the commit and refuses a stream whose
+bytes do not match the Content-MD5 (:class:`gateway.pfs.client.Md5Report`), so each byte is
+hashed once. Against pachd the gateway hashes, as before.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
-from gateway.pfs.client import add_file, delete_file
+from gateway.pfs.client import MD5_EXPECT_KEY, PFS, Md5Report, Ref, add_file, delete_file
+from gateway.pfs.errors import FailedPrecondition
 from gateway.pfs.wire import add_file_prefix
 from gateway.s3 import checksums, chunked, errors
 from generated.pfs import pfs_pb2 as pb
@@ -33,25 +40,29 @@ class UploadBody:
     def __init__(self, req: Request | None, *, source: AsyncIterator[bytes] | None = None,
                  headers: Mapping[str, str] | None = None,
                  size_check: Callable[[int], None] | None = None,
-                 final_check: Callable[[int], None] | None = None) -> None:
+                 final_check: Callable[[int], None] | None = None,
+                 backend_md5: bool = False) -> None:
         """The body of ``req``; or (a form upload's file) the bytes of ``source``, checked as
         ``headers`` ask (a form's ``x-amz-checksum-*`` fields). ``size_check(size so far)``
-        runs as the bytes arrive, ``final_check(size)`` in :meth:`verify`: either raises."""
+        runs as the bytes arrive, ``final_check(size)`` in :meth:`verify`: either raises.
+        ``backend_md5``: the backend hashes the body (see above; ``PFS.hashes_uploads``)."""
         self.req = req
         self.source = source
         self.size_check, self.final_check = size_check, final_check
         self.decoder: chunked.AwsChunkedDecoder | None = None
         self._echo: dict[str, str] = {}
+        self.backend_md5 = backend_md5
+        self.report: Md5Report | None = None
         if req is None:
             self.plan = checksums.plan_checks(headers or {})
-            self.digests = self.plan.digests()
+            self.digests = self.plan.digests(md5=not backend_md5)
             return
         headers = req.headers
         state = req.scope.get("state", {})
         self.plan = checksums.plan_checks(headers)
         if state.get(PAYLOAD_VERIFIED):  # already hashed by the auth layer: once is enough
             self.plan = dataclasses.replace(self.plan, content_sha256=None)
-        self.digests = self.plan.digests()
+        self.digests = self.plan.digests(md5=not backend_md5)
         validator = state.get(CHUNK_VALIDATOR)
         if chunked.is_aws_chunked(headers):
             self.decoder = chunked.AwsChunkedDecoder(
@@ -118,10 +129,10 @@ class UploadBody:
                 if digesting is not None:
                     await digesting  # digests take the blocks in order
                     digesting = None
-                if size >= THREADED_DIGEST:
+                if size >= THREADED_DIGEST and self.digests.hashing:
                     digesting = loop.run_in_executor(None, self._digest, block)
                 else:
-                    self._digest(block)
+                    self._digest(block)  # small, or only counted (pfsd hashes: see above)
                 yield b"".join([add_file_prefix(path, size), *block])
             if digesting is not None:
                 await digesting
@@ -135,6 +146,26 @@ class UploadBody:
     def _digest(self, block: list[bytes]) -> None:
         for piece in block:
             self.digests.update(piece)
+
+    def md5_report(self, path: str) -> Md5Report:
+        """What to ask the backend about the MD5 of the file at ``path`` (pass it to
+        ModifyFile): the Content-MD5 to require when the backend is the one hashing."""
+        self.report = Md5Report(path, self.plan.content_md5 if self.backend_md5 else None)
+        return self.report
+
+    @staticmethod
+    def md5_refused(e: FailedPrecondition) -> errors.S3Error | None:
+        """S3's BadDigest when the backend refused the stream for its Content-MD5, else None."""
+        return errors.bad_digest() if MD5_EXPECT_KEY in e.message else None
+
+    async def settle_md5(self, client: PFS, ref: Ref, commit: str) -> None:
+        """Once committed: the MD5 the backend hashed, or (a backend that stopped reporting it)
+        the hash of the file as committed."""
+        if not self.backend_md5 or (self.report is not None and self.report.md5 is not None):
+            return
+        assert self.report is not None, "md5_report() names the file"
+        info = await client.inspect_file(dataclasses.replace(ref, commit=commit), self.report.path)
+        self.report.md5 = bytes(info.hash) if len(info.hash) == 16 else bytes.fromhex(info.hash.decode())
 
     def require_checksum(self) -> None:
         """Refuse a body sent without Content-MD5 or an x-amz-checksum-*, as S3 does for the
@@ -151,6 +182,9 @@ class UploadBody:
 
     @property
     def md5_hex(self) -> str:
+        if self.backend_md5:
+            assert self.report is not None and self.report.md5 is not None, "settle_md5() first"
+            return self.report.md5.hex()
         return self.digests.md5_hex()
 
     @property

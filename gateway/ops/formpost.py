@@ -75,7 +75,8 @@ async def post_object(req: Request, client: PFS, bucket: str) -> tuple[Written, 
     meta = _metadata(fields)
     body = UploadBody(None, source=form.file_data(), headers=_checksum_fields(fields),
                       size_check=policy.check_length if policy else None,
-                      final_check=policy.check_final if policy else None)
+                      final_check=policy.check_final if policy else None,
+                      backend_md5=client.hashes_uploads)
     token = request_token.set(identity.token) if identity is not None and identity.token else None
     try:
         commit = await write_object(client, ref, path, key, body, meta, f"PostObject {key}")

@@ -231,10 +231,13 @@ async def _grouped_by(pfs: PFS, ref: Ref, prefix: str, delimiter: str, after: st
 
 
 def render_contents(files: list[tuple[str, pb.FileInfo]], enc: Callable[[str], str],
-                    owner: bool = False) -> list[str]:
-    """The ``<Contents>`` elements of a page, built in one pass (1,000 keys a page)."""
+                    owner: bool | str = False) -> list[str]:
+    """The ``<Contents>`` elements of a page, built in one pass (1,000 keys a page).
+
+    ``owner``: an ``<Owner>`` element for every key (True: :data:`OWNER`)."""
     stamp = Timestamps()
-    tail = (OWNER if owner else "") + "<StorageClass>STANDARD</StorageClass></Contents>"
+    owner = owner if isinstance(owner, str) else OWNER if owner else ""
+    tail = owner + "<StorageClass>STANDARD</StorageClass></Contents>"
     out = []
     for key, info in files:
         if info.HasField("committed"):

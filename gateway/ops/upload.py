@@ -36,6 +36,7 @@ async def write_object(client: PFS, ref: Ref, path: str, key: str, body: UploadB
                 client, ref, path, key, body, meta, require, status, cached, description), cond)
         finally:
             _settle(status)
+        await body.settle_md5(client, ref, commit)
         metacache.remember(client, ref, commit, path, meta)
         return commit
     # One look-up checks the bucket (PFS would create a missing branch; S3 never does) and
@@ -64,10 +65,12 @@ async def write_object(client: PFS, ref: Ref, path: str, key: str, body: UploadB
 
     try:
         commit = await conditional.guarded(
-            client.modify_file(ref, ops(), description, require=require), cond)
+            client.modify_file(ref, ops(), description, require=require, md5=body.md5_report(path)),
+            cond)
     finally:
         _settle(check)
         _settle(status)
+    await body.settle_md5(client, ref, commit)
     metacache.remember(client, ref, commit, path, meta)
     return commit
 
@@ -100,11 +103,11 @@ async def _write_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, bod
 
     try:
         return await client.modify_file(ref, ops(), description, require=list(require),
-                                        checks=(path,))
+                                        checks=(path,), md5=body.md5_report(path))
     except FailedPrecondition as e:
         if "is a directory" in e.message:
             raise errors.path_conflict(key) from None
-        raise
+        raise body.md5_refused(e) or e from None
 
 
 def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:

@@ -65,6 +65,11 @@ REQUIRE_KEY = "pfs-require-bin"
 # not be a directory. Sent only once the backend is known to be pfsd.
 EXISTING_BRANCH_KEY = "pfs-existing-branch"
 NOT_DIRECTORY_KEY = "pfs-not-directory-bin"
+# pfsd's MD5 report on ModifyFile (docs/pfsd.md): the MD5 of what the stream wrote at a path,
+# answered as a trailer, and optionally required (a Content-MD5) before anything applies.
+MD5_OF_KEY = "pfs-md5-of-bin"
+MD5_EXPECT_KEY = "pfs-md5-expect"
+MD5_KEY = "pfs-md5"
 
 # Called with (ref, commit ID) after each ModifyFile that succeeded (gateway.pfs.metacache watches
 # for writes into commits it holds).
@@ -122,6 +127,16 @@ class Ref:
         return pb.File(commit=self.commit_pb(), path=path)
 
 
+@dataclass
+class Md5Report:
+    """Asks ModifyFile for the MD5 of what it writes at ``path`` (pfsd): filled into ``md5``
+    once the stream committed. With ``expect`` the stream applies only if they are equal."""
+
+    path: str
+    expect: bytes | None = None
+    md5: bytes | None = None
+
+
 class PFS:
     """Typed async calls onto one pachd or pfsd address (``host:port`` or ``unix:///path``)."""
 
@@ -136,6 +151,9 @@ class PFS:
         # client then behaves exactly as it does against pachd (tests of the fallback use it).
         self.use_extensions = extensions
         self.is_pfsd: bool | None = None if extensions else False
+        # Whether ModifyFile answers the MD5 of what it wrote (pfsd's trailer), learned from
+        # the first stream that asked: until then, and against pachd, the gateway hashes.
+        self.reports_md5: bool | None = None if extensions else False
 
     async def close(self) -> None:
         await self.channel.close()
@@ -144,6 +162,12 @@ class PFS:
     def can_check(self) -> bool:
         """Whether ModifyFile can check the branch and paths itself (pfsd, extensions on)."""
         return bool(self.is_pfsd and self.use_extensions)
+
+    @property
+    def hashes_uploads(self) -> bool:
+        """Whether an upload's MD5 (its ETag, a Content-MD5 check) can be left to the backend:
+        pfsd hashes every byte it stores, and has shown that it reports it."""
+        return bool(self.can_check and self.reports_md5)
 
     # -- projects, repos, branches -------------------------------------------------------
 
@@ -265,7 +289,8 @@ class PFS:
     @translate
     async def modify_file(self, ref: Ref, ops: AsyncIterator[pb.ModifyFileRequest] | Iterable,
                           description: str = "", require: Sequence[Requirement] = (),
-                          checks: tuple[str, ...] | None = None) -> str:
+                          checks: tuple[str, ...] | None = None,
+                          md5: Md5Report | None = None) -> str:
         """Run one ModifyFile stream as one commit on ``ref``; returns the commit ID.
 
         ``description`` names the commit in the history: the S3 operation and its key or count
@@ -279,6 +304,9 @@ class PFS:
         ignores them, and with extensions off they are not sent. ``checks`` (pfsd only: see
         :meth:`can_check`): the stream applies only if ``ref``'s branch exists (else NotFound)
         and none of these paths is a directory (else FailedPrecondition "... is a directory").
+        ``md5``: asks pfsd for the MD5 of what the stream writes at a path (filled in on
+        success; left None by pachd); its ``expect`` is sent only when :attr:`hashes_uploads`
+        (a mismatch raises FailedPrecondition naming ``pfs-md5-expect``, nothing applied).
         """
         metadata = self._describe(description)
         if require and self.use_extensions:
@@ -287,6 +315,10 @@ class PFS:
         if checks is not None:
             metadata = (*metadata, (EXISTING_BRANCH_KEY, "1"),
                         *((NOT_DIRECTORY_KEY, p.encode()) for p in checks))
+        if md5 is not None and self.use_extensions:
+            metadata = (*metadata, (MD5_OF_KEY, md5.path.encode()))
+            if md5.expect is not None and self.hashes_uploads:
+                metadata = (*metadata, (MD5_EXPECT_KEY, md5.expect.hex()))
         call = self.api.ModifyFile(metadata=metadata)
         try:
             await call.write(pb.ModifyFileRequest(set_commit=ref.commit_pb()))
@@ -312,6 +344,13 @@ class PFS:
                 if key == COMMIT_ID_KEY:
                     self.is_pfsd = True
                     commit = value
+                elif key == MD5_KEY and md5 is not None:
+                    md5.md5 = bytes.fromhex(value)
+            if md5 is not None and commit is not None:  # pfsd answered: does it report?
+                if md5.md5 is not None:
+                    self.reports_md5 = True
+                elif self.reports_md5 is None:
+                    self.reports_md5 = False
         if commit is None:
             if self.is_pfsd is None:
                 self.is_pfsd = False  # pfsd always sends the commit ID

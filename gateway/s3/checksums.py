@@ -110,13 +110,18 @@ def _new_hasher(algorithm: str) -> _Hasher:
 
 
 class BodyDigests:
-    """Incremental MD5 (always, for the ETag) plus the given checksum algorithms."""
+    """Incremental MD5 (for the ETag) plus the given checksum algorithms.
 
-    def __init__(self, algorithms: Iterable[str] = ()) -> None:
+    ``md5=False`` leaves the MD5 to the backend (pfsd computes it as it stores the bytes and
+    reports it): :meth:`md5` is then None.
+    """
+
+    def __init__(self, algorithms: Iterable[str] = (), md5: bool = True) -> None:
         self.size = 0
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._hashers: dict[str, _Hasher] = {a: _new_hasher(a) for a in dict.fromkeys(algorithms)}
-        self._updates = [self._md5.update, *(h.update for h in self._hashers.values())]
+        self._updates = [*((self._md5.update,) if self._md5 else ()),
+                         *(h.update for h in self._hashers.values())]
 
     def update(self, data: bytes) -> None:
         """Feed the next piece of the body."""
@@ -124,18 +129,24 @@ class BodyDigests:
         for update in self._updates:
             update(data)
 
-    def md5(self) -> bytes:
-        return self._md5.digest()
+    @property
+    def hashing(self) -> bool:
+        """Whether anything hashes the body here (else the bytes need not be offered)."""
+        return bool(self._updates)
+
+    def md5(self) -> bytes | None:
+        return self._md5.digest() if self._md5 else None
 
     def md5_hex(self) -> str:
+        assert self._md5 is not None, "the backend computes this body's MD5"
         return self._md5.hexdigest()
 
     def md5_base64(self) -> str:
-        return base64.b64encode(self._md5.digest()).decode("ascii")
+        return base64.b64encode(bytes.fromhex(self.md5_hex())).decode("ascii")
 
     def etag(self) -> str:
         """The quoted ETag of a single-part object: its MD5 in hex."""
-        return f'"{self._md5.hexdigest()}"'
+        return f'"{self.md5_hex()}"'
 
     def digest(self, algorithm: str) -> bytes:
         """Raw digest of one of the algorithms given at construction."""
@@ -164,9 +175,10 @@ class ChecksumPlan:
             algs.append("SHA256")
         return tuple(algs)
 
-    def digests(self, *extra: str) -> BodyDigests:
-        """A fresh :class:`BodyDigests` for this plan, plus ``extra`` algorithms."""
-        return BodyDigests((*self.algorithms, *extra))
+    def digests(self, *extra: str, md5: bool = True) -> BodyDigests:
+        """A fresh :class:`BodyDigests` for this plan, plus ``extra`` algorithms (``md5=False``:
+        the backend hashes and checks the MD5, see :class:`BodyDigests`)."""
+        return BodyDigests((*self.algorithms, *extra), md5=md5)
 
 
 def parse_content_md5(value: str | None) -> bytes | None:
@@ -238,8 +250,8 @@ def verify_body(plan: ChecksumPlan, digests: BodyDigests,
         computed = digests.digest("SHA256")
         if computed != plan.content_sha256:
             raise x_amz_content_sha256_mismatch(plan.content_sha256.hex(), computed.hex())
-    if plan.content_md5 is not None and digests.md5() != plan.content_md5:
-        raise bad_digest()
+    if plan.content_md5 is not None and digests.md5() is not None and digests.md5() != plan.content_md5:
+        raise bad_digest()  # (without an MD5 here, the backend checks Content-MD5)
     if plan.algorithm is None:
         return {}
     expected = plan.checksum

@@ -19,6 +19,7 @@ from gateway import context
 from gateway.auth import access, bucketpolicy
 from gateway.auth.access import ACTIONS, VERSION_ACTIONS, Principal, RequestFacts
 from gateway.ops import bucketconfig
+from gateway.ops.acls import PRINCIPAL
 from gateway.pfs import metadata
 from gateway.pfs.errors import PFSError
 from gateway.pfs.refs import at_version, read_ref
@@ -26,7 +27,6 @@ from gateway.s3.aclmodel import ACL
 from gateway.s3.errors import S3Error
 from gateway.s3.names import object_path
 
-PRINCIPAL = "principal"  # scope["state"] key
 # Bucket policies and the public access block take part in every decision.
 access.POLICY_HOOK = bucketpolicy.evaluate
 access.IGNORE_PUBLIC_ACLS = bucketpolicy.ignore_public_acls

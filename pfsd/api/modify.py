@@ -35,6 +35,14 @@ REQUIRE_KEY = "pfs-require-bin"
 # RPC, with no InspectFile first to check the bucket and what the key is.
 EXISTING_BRANCH_KEY = "pfs-existing-branch"
 NOT_DIRECTORY_KEY = "pfs-not-directory-bin"
+# Request metadata (pfsd extension): "pfs-md5-of-bin: <path>" answers the MD5 pfsd computed of
+# the content this stream wrote at that path, as trailing metadata "pfs-md5: <hex>"; with
+# "pfs-md5-expect: <hex>" a stream whose content there has another MD5 (or none) applies
+# nothing (FAILED_PRECONDITION). A client need not hash an upload itself for its ETag or to
+# check a Content-MD5: pfsd hashes every byte once anyway.
+MD5_OF_KEY = "pfs-md5-of-bin"
+MD5_EXPECT_KEY = "pfs-md5-expect"
+MD5_KEY = "pfs-md5"
 STAGED_INLINE_MAX = 64 * 1024 * 1024  # past this, small files of one stream go to blobs
 
 
@@ -164,12 +172,17 @@ class ModifyServicer:
             await staging.close_file()
             if target is None:
                 raise errors.invalid("ModifyFile: no commit was set")
-            existing_branch, not_dirs = False, []
+            existing_branch, not_dirs, md5_of, md5_expect = False, [], None, None
             for k, v in context.invocation_metadata() or ():
                 if k == EXISTING_BRANCH_KEY:
                     existing_branch = v == "1"
                 elif k == NOT_DIRECTORY_KEY:
                     not_dirs.append(clean_path(v.decode("utf-8", "replace")))
+                elif k == MD5_OF_KEY:
+                    md5_of = clean_path(v.decode("utf-8", "replace"))
+                elif k == MD5_EXPECT_KEY:
+                    md5_expect = v.lower()
+            md5 = _md5_of(staging, md5_of, md5_expect)
             commit_id = await self._apply(target, staging.changes, commit_description(context),
                                           requires, existing_branch, not_dirs)
         except BaseException:
@@ -177,7 +190,10 @@ class ModifyServicer:
             raise
         finally:
             staging.release()
-        context.set_trailing_metadata(((COMMIT_ID_KEY, commit_id),))
+        trailing = ((COMMIT_ID_KEY, commit_id),)
+        if md5 is not None:
+            trailing += ((MD5_KEY, md5),)
+        context.set_trailing_metadata(trailing)
         return empty_pb2.Empty()
 
     def _view(self, target: pfs_pb2.Commit) -> views.Chain | None:
@@ -268,6 +284,20 @@ class ModifyServicer:
             return commit.id
 
         return await backend.writer.submit(job)
+
+
+def _md5_of(staging: _Staging, path: str | None, expect: str | None) -> str | None:
+    """The hex MD5 of what the stream wrote at ``path`` (``pfs-md5-of-bin``), checked against
+    ``pfs-md5-expect``; None when not asked or nothing was written there."""
+    if path is None:
+        if expect is not None:
+            raise errors.invalid(f"{MD5_EXPECT_KEY} needs {MD5_OF_KEY}")
+        return None
+    _, content = staging.staged(path)
+    md5 = content.md5.hex() if content is not None else None
+    if expect is not None and md5 != expect:
+        raise errors.precondition(f"content MD5 of {path} is {md5 or 'none'}, not {expect} ({MD5_EXPECT_KEY})")
+    return md5
 
 
 @dataclass(frozen=True)

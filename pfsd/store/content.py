@@ -2,8 +2,15 @@
 
 Small contents (<= INLINE_MAX) live in SQLite next to the metadata, so a small write costs no
 fsync of its own: the metadata COMMIT (shared by concurrent writers) makes it durable. Larger
-contents stream into `tmp/`, are fsynced, and are renamed to `blobs/<sha256[:2]>/<sha256>`
-before the metadata that references them commits; identical contents share one blob.
+contents stream into `tmp/`, are fsynced, and are linked to `blobs/<md5[:2]>/<md5>` before the
+metadata that references them commits; identical contents share one blob.
+
+The address is the MD5 that `FileInfo.hash` needs anyway, so each byte is hashed once. MD5 is
+not collision-resistant, so it only *proposes* a blob: one found at that name is shared only if
+its bytes are the same (compared in full), and different bytes with the same MD5 take the next
+free name, `<md5>-1`, `<md5>-2`, ... Names are claimed with `link`, which fails when the name
+exists, so two racing writers can never replace each other's blob. Blobs named by SHA-256 (data
+directories written before) stay readable: a file row names its blob.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ EMPTY_MD5 = hashlib.md5(b"").digest()
 
 @dataclass(frozen=True)
 class Content:
-    """A file's bytes: either inline `data` or the sha256 `blob` of a blob file."""
+    """A file's bytes: either inline `data` or the name of a blob file (`blob`)."""
 
     size: int
     md5: bytes
@@ -55,23 +62,59 @@ class ContentStore:
         _fsync_dir(self.blobs)
         _fsync_dir(root)
 
-    def blob_path(self, sha: str) -> Path:
-        return self.blobs / sha[:2] / sha
+    def blob_path(self, name: str) -> Path:
+        return self.blobs / name[:2] / name
 
     def builder(self) -> ContentBuilder:
         return ContentBuilder(self)
 
-    def hold(self, sha: str) -> None:
+    def hold(self, name: str) -> None:
         with self._lock:
-            self.pending[sha] = self.pending.get(sha, 0) + 1
+            self.pending[name] = self.pending.get(name, 0) + 1
 
-    def release(self, sha: str) -> None:
+    def release(self, name: str) -> None:
         with self._lock:
-            left = self.pending.get(sha, 0) - 1
+            left = self.pending.get(name, 0) - 1
             if left > 0:
-                self.pending[sha] = left
+                self.pending[name] = left
             else:
-                self.pending.pop(sha, None)
+                self.pending.pop(name, None)
+
+    def unlink_unless_held(self, name: str) -> bool:
+        """Remove a blob nothing committed references, unless a write holds it (GC): under the
+        lock, so a writer that holds the name and then finds the blob can rely on it staying."""
+        with self._lock:
+            if name in self.pending:
+                return False
+            try:
+                os.unlink(self.blob_path(name))
+            except FileNotFoundError:
+                return False
+            return True
+
+    def place(self, tmp: Path, md5: bytes, size: int) -> str:
+        """Make the fsynced temp file `tmp` a blob; returns its name, held (release it once the
+        metadata naming it committed). The temp file is gone afterwards."""
+        base = md5.hex()
+        for n in range(1_000_000):
+            name = base if n == 0 else f"{base}-{n}"
+            self.hold(name)
+            final = self.blob_path(name)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                if _same_bytes(tmp, final, size):
+                    tmp.unlink()  # deduplicated: the same bytes are already stored
+                    return name
+                self.release(name)  # an MD5 collision: different bytes, next name
+                continue
+            except BaseException:
+                self.release(name)
+                raise
+            tmp.unlink()
+            _fsync_dir(final.parent)
+            return name
+        raise RuntimeError(f"no free blob name for MD5 {base}")
 
     def read(self, content: Content, offset: int, length: int) -> bytes:
         """Up to `length` bytes from `offset` (blocking for blobs: call from a thread)."""
@@ -104,10 +147,9 @@ class ContentBuilder:
     """Accumulates one file's bytes: in memory while small, then a hashed, fsynced temp file.
 
     Large contents are hashed and written by worker threads while the next chunk arrives: MD5
-    in one, SHA-256 and the write in another (both release the GIL, so two cores share the
-    work), and every WRITE_BEHIND bytes the kernel is asked to start writing them to disk, so
-    the final fsync finds little left. At most one flush is in flight: memory stays about
-    2 * FLUSH_SIZE.
+    in one, the write in another (both release the GIL), and every WRITE_BEHIND bytes the kernel
+    is asked to start writing them to disk, so the final fsync finds little left. At most one
+    flush is in flight: memory stays about 2 * FLUSH_SIZE.
     """
 
     def __init__(self, store: ContentStore) -> None:
@@ -116,7 +158,6 @@ class ContentBuilder:
         self.buffered = 0
         self.size = 0
         self.md5 = hashlib.md5()
-        self.sha = hashlib.sha256()
         self.fd: int | None = None
         self.written = 0  # bytes in the temp file
         self.synced = 0  # bytes of it handed to the disk (write-behind)
@@ -159,12 +200,11 @@ class ContentBuilder:
             self.md5.update(data)
 
     def _write(self, chunks: list[bytes]) -> None:
-        """SHA-256 and write `chunks` (MD5 is `_md5_update`'s, in parallel)."""
+        """Write `chunks` to the temp file (MD5 is `_md5_update`'s, in parallel)."""
         if self.fd is None:
             self.tmp_path = self.store.tmp / secrets.token_hex(16)
             self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         for data in chunks:
-            self.sha.update(data)
             view = memoryview(data)
             while view:
                 written = os.write(self.fd, view)
@@ -195,16 +235,10 @@ class ContentBuilder:
         os.fsync(self.fd)
         os.close(self.fd)
         self.fd = None
-        sha = self.sha.hexdigest()
-        self.store.hold(sha)
-        final = self.store.blob_path(sha)
-        if final.exists():
-            self.tmp_path.unlink()  # deduplicated: the same bytes are already stored
-        else:
-            os.replace(self.tmp_path, final)
-            _fsync_dir(final.parent)
+        md5 = self.md5.digest()
+        name = self.store.place(self.tmp_path, md5, self.size)
         self.tmp_path = None
-        return Content(self.size, self.md5.digest(), sha, None)
+        return Content(self.size, md5, name, None)
 
     def abort(self) -> None:
         """Drop a partial content (stream broke); its temp file goes away now or once the
@@ -242,6 +276,19 @@ async def _all(*futures: asyncio.Future[None]) -> None:
     for outcome in await asyncio.gather(*futures, return_exceptions=True):
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+def _same_bytes(a: Path, b: Path, size: int) -> bool:
+    """Whether files `a` (`size` bytes) and `b` hold the same bytes, read a MiB at a time."""
+    with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+        if os.fstat(fb.fileno()).st_size != size:
+            return False
+        while True:
+            x, y = fa.read(READ_CHUNK), fb.read(READ_CHUNK)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def _fsync_dir(path: Path) -> None:

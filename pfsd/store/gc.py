@@ -25,8 +25,8 @@ def sweep_tmp(store: ContentStore) -> int:
     return removed
 
 
-def _referenced(conn: sqlite3.Connection, sha: str) -> bool:
-    return conn.execute("SELECT 1 FROM files WHERE blob=? LIMIT 1", (sha,)).fetchone() is not None
+def _referenced(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM files WHERE blob=? LIMIT 1", (name,)).fetchone() is not None
 
 
 def sweep_blobs(store: ContentStore, conn: sqlite3.Connection, candidates: Iterable[str] | None = None) -> int:
@@ -34,14 +34,11 @@ def sweep_blobs(store: ContentStore, conn: sqlite3.Connection, candidates: Itera
     if candidates is None:
         candidates = (entry.name for sub in os.scandir(store.blobs) if sub.is_dir() for entry in os.scandir(sub.path))
     removed = 0
-    for sha in list(candidates):
-        if sha in store.pending or _referenced(conn, sha):
+    for name in list(candidates):
+        if name in store.pending or _referenced(conn, name):
             continue
-        try:
-            os.unlink(store.blob_path(sha))
+        if store.unlink_unless_held(name):  # a write may have claimed it since
             removed += 1
-        except FileNotFoundError:
-            pass
     if removed:
         log.info("gc: removed %d unreferenced blobs", removed)
     return removed

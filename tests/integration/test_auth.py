@@ -78,7 +78,12 @@ def test_boto3_with_both_configured_pairs(gw, s3a, abucket):
     s3a.put_object(Bucket=abucket, Key="dir/a b~c$d=e", Body=b"hello")
     assert s3a.get_object(Bucket=abucket, Key="dir/a b~c$d=e")["Body"].read() == b"hello"
     assert [o["Key"] for o in s3a.list_objects_v2(Bucket=abucket, Prefix="dir/")["Contents"]] == ["dir/a b~c$d=e"]
-    other = client(gw, AK2, SK2)  # the pair from the credentials file
+    other = client(gw, AK2, SK2)  # the pair from the credentials file: another user
+    assert code_of(lambda: other.head_object(Bucket=abucket, Key="dir/a b~c$d=e")) == "403"
+    s3a.put_bucket_ownership_controls(Bucket=abucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "ObjectWriter"}]})  # ACLs on, then a grant to the other key
+    s3a.put_object_acl(Bucket=abucket, Key="dir/a b~c$d=e",
+                       GrantRead=f'id="{hashlib.sha256(AK2.encode()).hexdigest()}"')
     assert other.head_object(Bucket=abucket, Key="dir/a b~c$d=e")["ContentLength"] == 5
     s3a.delete_object(Bucket=abucket, Key="dir/a b~c$d=e")
 
@@ -129,12 +134,14 @@ def test_sigv2_with_a_wrong_signature_is_denied(gw, abucket):
     assert (r.status_code, error_code(r)) == (400, "InvalidRequest")  # one mechanism at a time
 
 
-def test_minio_sdk(gw, abucket):
+def test_minio_sdk(gw):
     from minio import Minio
     from minio.error import S3Error as MinioError
 
     u = urlparse(gw.url)
     mc = Minio(f"{u.hostname}:{u.port}", access_key=AK2, secret_key=SK2, secure=False, region="us-east-1")
+    abucket = f"master.{unique_repo()}"  # the second key's own bucket
+    mc.make_bucket(abucket)
     data = os.urandom(100_000)
     mc.put_object(abucket, "m/obj", io.BytesIO(data), len(data))
     mc.put_object(abucket, "m/stream", io.BytesIO(b"streamed"), -1, part_size=5 * 1024 * 1024)

@@ -21,7 +21,7 @@ from gateway.pfs.client import PFS
 from gateway.server.app import create_app
 from tests.pfsd.conftest import start_pfsd
 
-EXTENSION_KEYS = ("pfs-file-info-bin", "pfs-commit-id")
+EXTENSION_KEYS = ("pfs-file-info-bin", "pfs-commit-id", "pfs-md5")
 
 
 class _PachdCall:
@@ -246,6 +246,46 @@ def test_listing_page_is_one_walk_and_one_marker_walk(pfsd_address, pachd):
         assert rpcs.take() == [walk, walk]
 
     run(pfsd_address, scenario, pachd=pachd)
+
+
+def test_pfsd_hashes_uploads_for_the_gateway(pfsd_address, monkeypatch):
+    """Once pfsd has reported an upload's MD5, the gateway hashes no body itself: the ETag comes
+    from pfsd's trailer and a Content-MD5 is checked by pfsd before anything commits."""
+    import base64
+    import types
+
+    from gateway.s3 import checksums
+
+    big = bytes(range(256)) * 1200  # a blob in pfsd, streamed in more than one message
+    good = base64.b64encode(hashlib.md5(big).digest()).decode()
+
+    async def scenario(http, rpcs, client):
+        await make_bucket(http, rpcs, "master.md5")
+        r = await http.put("/master.md5/k", content=b"first")  # learns what the backend does
+        assert r.headers["etag"] == f'"{hashlib.md5(b"first").hexdigest()}"'
+        assert client.reports_md5 is True and client.hashes_uploads
+
+        def no_md5(*a, **kw):
+            raise AssertionError("the gateway hashed a body pfsd hashes")
+
+        monkeypatch.setattr(checksums, "hashlib", types.SimpleNamespace(md5=no_md5))
+        rpcs.take()
+        r = await http.put("/master.md5/k", content=big, headers={"Content-MD5": good})
+        assert r.status_code == 200 and r.headers["etag"] == f'"{hashlib.md5(big).hexdigest()}"'
+        assert rpcs.take() == ["ModifyFile"]
+        r = await http.put("/master.md5/k", content=b"not it", headers={"Content-MD5": good})
+        assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text
+        assert (await http.get("/master.md5/k")).content == big  # nothing committed
+        upload = (await http.post("/master.md5/mp?uploads")).text
+        upload_id = upload.split("<UploadId>")[1].split("<")[0]
+        r = await http.put(f"/master.md5/mp?partNumber=1&uploadId={upload_id}", content=big,
+                           headers={"Content-MD5": good})
+        assert r.status_code == 200 and r.headers["etag"] == f'"{hashlib.md5(big).hexdigest()}"'
+        r = await http.put(f"/master.md5/mp?partNumber=2&uploadId={upload_id}", content=b"x",
+                           headers={"Content-MD5": good})
+        assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text
+
+    run(pfsd_address, scenario)
 
 
 def test_pachd_like_backend_takes_the_fallback_paths(pfsd_address):

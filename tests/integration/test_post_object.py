@@ -39,8 +39,13 @@ def signed_s3(signed_gateway):
 
 @pytest.fixture
 def sbucket(signed_s3) -> str:
+    """A bucket of the first key that the second key may write to (its ACL grants it WRITE)."""
+    from tests.integration.test_auth import AK, AK2
+
     name = f"master.{unique_repo()}"
-    signed_s3.create_bucket(Bucket=name)
+    ids = [hashlib.sha256(k.encode()).hexdigest() for k in (AK, AK2)]
+    signed_s3.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter",
+                            GrantFullControl=f'id="{ids[0]}"', GrantWrite=f'id="{ids[1]}"')
     return name
 
 

@@ -1,4 +1,5 @@
-"""ContentBuilder: big contents hashed by two threads, written behind, sealed or dropped whole."""
+"""ContentBuilder: big contents hashed and written by two threads, written behind, sealed or dropped
+whole; blobs named by MD5, shared only by the same bytes."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_big_content_seals_to_its_hashes(tmp_path: Path, monkeypatch) -> None:
 
     sealed = asyncio.run(build())
     assert sealed.size == len(data) and sealed.md5 == hashlib.md5(data).digest()
-    assert sealed.blob == hashlib.sha256(data).hexdigest()
+    assert sealed.blob == hashlib.md5(data).hexdigest()  # the one hash pfsd computes
     assert store.blob_path(sealed.blob).read_bytes() == data
     assert not list(store.tmp.iterdir())
     assert calls and calls[0][0] == 0 and all(n >= content.WRITE_BEHIND for _, n in calls)
@@ -53,3 +54,49 @@ def test_aborted_content_leaves_nothing(tmp_path: Path) -> None:
 def test_libc_calls_are_safe() -> None:
     libc.tune_malloc()
     libc.start_writeback(-1, 0, 1)  # a bad descriptor is an error code, never an exception
+
+
+# A published MD5 collision (Wang et al., 2004): two 128-byte blocks, different bytes, one MD5.
+# Followed by the same suffix they still collide (MD5 hashes block by block).
+_COLLISION = [bytes.fromhex(h) for h in (
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab58712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e488832571415a085125e8f7cdc99fd91dbdf280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e2b487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080a80d1ec69821bcb6a8839396f9652b6ff72a70",
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab50712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e4888325f1415a085125e8f7cdc99fd91dbd7280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e23487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70")]
+
+
+def _seal(store: ContentStore, data: bytes) -> content.Content:
+    async def build() -> content.Content:
+        builder = store.builder()
+        for pos in range(0, len(data), MiB):
+            await builder.add(data[pos : pos + MiB])
+        return await builder.finish()
+
+    return asyncio.run(build())
+
+
+def test_same_bytes_share_a_blob_and_an_md5_collision_does_not(tmp_path: Path) -> None:
+    suffix = os.urandom(content.INLINE_MAX + 1000)
+    a, b = (block + suffix for block in _COLLISION)
+    assert a != b and len(a) == len(b) and hashlib.md5(a).digest() == hashlib.md5(b).digest()
+    store = ContentStore(tmp_path)
+    first, again, other = _seal(store, a), _seal(store, a), _seal(store, b)
+    assert first.blob == again.blob == hashlib.md5(a).hexdigest()  # deduplicated
+    assert other.md5 == first.md5 and other.blob == first.blob + "-1"  # same MD5, own blob
+    assert store.blob_path(first.blob).read_bytes() == a
+    assert store.blob_path(other.blob).read_bytes() == b
+    assert _seal(store, b).blob == other.blob  # found again past the collision
+    assert not list(store.tmp.iterdir())
+    assert store.pending == {first.blob: 2, other.blob: 2}  # held until their commits release them
+
+
+def test_gc_spares_a_blob_a_write_holds(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    sealed = _seal(store, os.urandom(content.INLINE_MAX + 1))
+    assert not store.unlink_unless_held(sealed.blob)  # held: a commit will name it
+    store.release(sealed.blob)
+    assert store.unlink_unless_held(sealed.blob) and not store.blob_path(sealed.blob).exists()

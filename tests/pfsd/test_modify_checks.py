@@ -4,6 +4,8 @@ directory; a refused stream applies nothing. Without them, pachd's behaviour (te
 
 from __future__ import annotations
 
+import hashlib
+
 import grpc
 from google.protobuf import wrappers_pb2
 
@@ -62,3 +64,41 @@ def test_without_the_keys_a_missing_branch_is_created(stub, repo):
     ops = [pfs_pb2.ModifyFileRequest(add_file=pfs_pb2.AddFile(path="/a", raw=raw))]
     code, _ = checked(stub, head(repo, "fresh"), ops, existing_branch=False)
     assert code == grpc.StatusCode.OK and get(stub, head(repo, "fresh"), "/a") == b"x"
+
+
+def md5_call(stub, commit, ops, md5_of=None, expect=None) -> tuple[grpc.StatusCode, dict | str]:
+    md = ([("pfs-md5-of-bin", md5_of.encode())] if md5_of else []) + (
+        [("pfs-md5-expect", expect)] if expect else [])
+
+    def requests():
+        yield pfs_pb2.ModifyFileRequest(set_commit=commit)
+        yield from ops
+
+    try:
+        _, call = stub.ModifyFile.with_call(requests(), metadata=md)
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    return grpc.StatusCode.OK, dict(call.trailing_metadata())
+
+
+def test_md5_of_the_written_content_is_answered_and_can_be_required(stub, repo):
+    big = bytes(range(256)) * 1000  # past the inline size: a blob, hashed as it streams
+    for data in (b"small", big, b""):
+        code, trailer = md5_call(stub, head(repo), [delete("/k"), *add("/k", data)], md5_of="/k")
+        assert code == grpc.StatusCode.OK and trailer["pfs-md5"] == hashlib.md5(data).hexdigest()
+    code, trailer = md5_call(stub, head(repo), [delete("/k"), *add("/k", big)], md5_of="/k",
+                             expect=hashlib.md5(big).hexdigest().upper())
+    assert code == grpc.StatusCode.OK and get(stub, head(repo), "/k") == big
+    before = stub.InspectBranch(pfs_pb2.InspectBranchRequest(branch=branch_msg(repo))).head.id
+    code, details = md5_call(stub, head(repo), [delete("/k"), *add("/k", b"other")], md5_of="/k",
+                             expect=hashlib.md5(big).hexdigest())
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "pfs-md5-expect" in details
+    assert get(stub, head(repo), "/k") == big  # nothing applied
+    assert stub.InspectBranch(pfs_pb2.InspectBranchRequest(branch=branch_msg(repo))).head.id == before
+    # a path the stream did not write: no MD5 answered, and an expectation fails
+    code, trailer = md5_call(stub, head(repo), [*add("/other", b"x")], md5_of="/k")
+    assert code == grpc.StatusCode.OK and "pfs-md5" not in trailer
+    code, _ = md5_call(stub, head(repo), [*add("/other2", b"x")], md5_of="/k", expect="00" * 16)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    code, _ = md5_call(stub, head(repo), [*add("/other3", b"x")], expect="00" * 16)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
