@@ -189,6 +189,7 @@ class RequestContext:
                     # handler, which then asks the access decision (POST Object)
                     state[postform.FORM_AUTH] = postform.FormAuth(
                         self.auth, functools.partial(authorization.check_form, scope))
+                    state[acls.DIRECTORY] = self.auth.directory
                 else:
                     identity = await self.auth.authenticate(scope, anonymous=True)
                     if identity is not None:
