@@ -25,7 +25,7 @@ from gateway.context import pfs, request
 from gateway.ops import bucketconfig
 from gateway.ops.objects import current_object, etag_of
 from gateway.pfs import metacache, metadata
-from gateway.pfs.client import Requirement
+from gateway.pfs.client import Ref, Requirement
 from gateway.pfs.errors import ConditionFailed
 from gateway.pfs.refs import at_version, read_ref, write_ref
 from gateway.s3 import acl, errors, publicaccess
@@ -326,7 +326,9 @@ async def set_object_acl(bucket: str, key: str, version_id: str | None, ask: acl
     encoded = None if owner == bucket_owner and result.is_private() else result.encode().decode()
     meta = dataclasses.replace(meta, acl=encoded)
     try:
-        commit = await client.modify_file(ref, metadata.write_ops(path, meta), f"PutObjectAcl {key}",
+        read_at = Ref(ref.project, ref.repo, ref.branch, info.file.commit.id)  # keeps part checksums
+        ops = metadata.write_ops(path, meta, metadata.parts_source(read_at, path, meta))
+        commit = await client.modify_file(ref, ops, f"PutObjectAcl {key}",
                                           require=[Requirement(path, etag_of(info))])
     except ConditionFailed:
         raise errors.S3Error(409, "OperationAborted", "A conflicting operation is currently in "
