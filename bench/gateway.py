@@ -51,6 +51,9 @@ MB = 1e6
 PEERS = ("moto", "s3rver")
 # Gateway rows besides the default single process: --workers N (BENCH_WORKERS=1,2,4 for more)
 WORKERS = tuple(int(n) for n in os.environ.get("BENCH_WORKERS", "1,2").split(",") if n.strip())
+# A row for the gateway with pfsd as a child process (--pfsd-process): the in-process default's
+# before/after, side by side in the same run (BENCH_CHILD=0 leaves it out)
+CHILD = os.environ.get("BENCH_CHILD", "1") != "0"
 
 
 def _ahead_and_near_nginx(f: dict, g: float) -> bool:
@@ -294,13 +297,16 @@ def run(quick: bool = False, only: tuple[str, ...] = SECTIONS) -> dict:
     """Start the gateway (1 and N workers), moto, s3rver and nginx (those installed), run the
     benchmarks named in ``only`` (every one by default), return the figures."""
     out: dict = {"config": {"quick": quick, "client": "raw HTTP/1.1 + SigV4, 2 worker processes",
-                            "workers": list(WORKERS), "sections": list(only)}}
+                            "workers": list(WORKERS), "child_row": CHILD,
+                            "sections": list(only)}}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         workdir = Path(tmp)
         servers: list[Server] = []
         try:
             for n in WORKERS:
                 servers.append(GatewayServer(workdir, workers=n))
+            if CHILD:
+                servers.append(GatewayServer(workdir, pfsd_process=True))
             gw = servers[0]
             servers.append(MotoServer(workdir))
             script = s3rver_script()
@@ -383,7 +389,8 @@ def table(results: dict) -> str:
                     f"(target < 200 MB each): {'PASS' if rt['ok'] else 'FAIL'}")
     rows.append("ratios: gateway/other for rates, other/gateway for times, CPU and RSS (so above "
                 "1 the gateway is better); *_cpu_ms: server CPU (all its processes) per request; "
-                "MB = 10^6 bytes; gw-Nw: --workers N")
+                "MB = 10^6 bytes; gw-Nw: --workers N (pfsd a child process); gw-child: "
+                "--pfsd-process (pfsd a child process, one worker)")
     return "\n".join(rows)
 
 

@@ -47,6 +47,7 @@ async def get_bucket_ownership_controls(bucket: str) -> Response:
 
 
 async def put_bucket_ownership_controls(bucket: str) -> Response:
+    acls.refuse_under_pachyderm_auth("Ownership controls")
     body = bytearray()
     async for chunk in request().stream():
         body += chunk

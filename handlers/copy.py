@@ -10,7 +10,15 @@ from starlette.responses import Response
 
 from gateway.context import content_type, pfs, request
 from gateway.ops import acls, conditional, folders, versioning, versions
-from gateway.ops.copy import SELF_COPY, copy_file, parse_copy_source, resolve
+from gateway.ops.copy import (
+    SELF_COPY,
+    checksum_elements,
+    copy_algorithm,
+    copy_checksum,
+    copy_file,
+    parse_copy_source,
+    resolve,
+)
 from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
@@ -43,6 +51,7 @@ async def copy_object(bucket: str, key: str) -> Response:
         raise errors.invalid_request(SELF_COPY)
     client = pfs()
     object_acl = await acls.for_object_write(bucket, headers)  # the source's ACL is not copied
+    wanted = copy_algorithm(headers)
     cond = conditional.parse(headers)
     src = await resolve(client, src_name)
     if is_folder_key(key) and src.obj.size:
@@ -52,6 +61,8 @@ async def copy_object(bucket: str, key: str) -> Response:
     if replaced is not None:
         replaced.etag = src.meta.etag  # the ETag describes the bytes, which are the same
         replaced.parts = src.meta.parts  # and so do the part sizes
+        replaced.checksum = src.meta.checksum  # and its checksum
+        replaced.part_checksums = src.meta.part_checksums
         meta = replaced
     # the tags: the source's (COPY, the default) or x-amz-tagging's (REPLACE), whatever the
     # metadata directive says (the source's ObjectMeta may be cached: never changed in place)
@@ -63,13 +74,18 @@ async def copy_object(bucket: str, key: str) -> Response:
         raise errors.path_conflict(key)
     meta = dataclasses.replace(meta, version=versioning.version_mode(status), marker=False,
                                acl=object_acl)
+    if wanted is not None:
+        meta = dataclasses.replace(meta, checksum=await copy_checksum(client, src, wanted),
+                                   part_checksums=False)
+    parts = metadata.parts_source(src.ref, src.path, meta)
     # Always delete first: PFS would append otherwise, and a racing write may have created it.
-    ops = [delete_file(path), copy_file(path, src.file_pb()), *metadata.write_ops(path, meta),
+    ops = [delete_file(path), copy_file(path, src.file_pb()), *metadata.write_ops(path, meta, parts),
            *versions.index_ops(path, meta.version)]
     commit = await conditional.guarded(
         client.modify_file(ref, ops, f"CopyObject {key}", require=require), cond)
-    body = document("CopyObjectResult", [element("LastModified", timestamp(datetime.now(UTC))),
-                                         element("ETag", f'"{src.obj.etag}"')])
+    result = [element("LastModified", timestamp(datetime.now(UTC))), element("ETag", f'"{src.obj.etag}"')]
+    result += [element(name, value) for name, value in checksum_elements(meta.checksum)]
+    body = document("CopyObjectResult", result)
     out = versioning.write_headers(commit, meta.version)
     if src.version_id:
         out["x-amz-copy-source-version-id"] = src.version_id

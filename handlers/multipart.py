@@ -14,7 +14,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.context import content_type, pfs, request
-from gateway.ops import acls, conditional, copy, folders, versioning, versions
+from gateway.ops import acls, conditional, copy, folders, mpsums, versioning, versions
 from gateway.ops import multipart as mp
 from gateway.ops.body import UploadBody
 from gateway.ops.objects import etag_of, is_directory
@@ -22,7 +22,7 @@ from gateway.pfs import metadata
 from gateway.pfs.client import Ref, add_file, copy_file, delete_file
 from gateway.pfs.errors import FailedPrecondition, NotFound
 from gateway.pfs.refs import read_ref, write_ref
-from gateway.s3 import conditions, errors
+from gateway.s3 import checksums, conditions, errors, mpchecksums
 from gateway.s3.names import is_folder_key, object_path
 from gateway.s3.xml import document, element, timestamp
 
@@ -44,14 +44,20 @@ async def create_multipart_upload(bucket: str, key: str) -> Response:
     ref, _, staging, layout = _places(bucket, key)
     meta = metadata.from_headers(request().headers, content_type())
     meta.acl = await acls.for_object_write(bucket, request().headers)  # applied on Complete
+    wanted = mpchecksums.upload_checksum(request().headers)
+    if wanted is not None:
+        meta.checksum = [wanted[0], "", wanted[1]]
     await pfs().inspect_branch(ref)  # NoSuchBucket; staging never creates the user's branch
     upload_id = mp.new_upload_id()
     await pfs().modify_file(staging, [
         add_file(layout.info_dir(upload_id) + mp.encode_info(key, meta), b""),
         add_file(layout.index_file(key, upload_id), b""),
     ], f"CreateMultipartUpload {key}")
-    return _xml("InitiateMultipartUploadResult", [
+    out = _xml("InitiateMultipartUploadResult", [
         element("Bucket", bucket), element("Key", key), element("UploadId", upload_id)])
+    if wanted is not None:
+        out.headers["x-amz-checksum-algorithm"], out.headers["x-amz-checksum-type"] = wanted
+    return out
 
 
 async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -> Response:
@@ -59,13 +65,19 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
     _, _, staging, layout = _places(bucket, key)
     mp.check_part_number(part_number)
     client = pfs()
-    body = UploadBody(request(), backend_md5=client.hashes_uploads)
-    await mp.load_upload(client, staging, layout, key, upload_id)
+    upload = (await mp.load_upload(client, staging, layout, key, upload_id)).checksum
+    algorithm = mpsums.algorithm_of(upload)
+    body = UploadBody(request(), backend_md5=client.hashes_uploads, algorithm=algorithm)
+    mpsums.check_part_algorithm(upload, body.plan.algorithm)
+    kept = mpsums.kept_algorithm(upload, body.plan.algorithm)
     path = layout.part_file(upload_id, part_number)
 
     async def ops():
         async for op in body.file_ops(path):
             yield op
+        if kept is not None:  # the body is all read: its checksum is final
+            for op in mpsums.write_ops(layout, upload_id, part_number, kept, body.checksum(kept)[1]):
+                yield op
         body.verify()  # raising here cancels the stream: PFS commits nothing
 
     try:
@@ -74,7 +86,10 @@ async def upload_part(bucket: str, key: str, part_number: int, upload_id: str) -
     except FailedPrecondition as e:
         raise body.md5_refused(e) or e from None
     await body.settle_md5(client, staging, commit)
-    return Response(status_code=200, headers={"ETag": f'"{body.md5_hex}"', **body.response_headers()})
+    out = {"ETag": f'"{body.md5_hex}"', **body.response_headers()}
+    if algorithm is not None:  # S3 answers the part's checksum, sent or not
+        out[checksums.checksum_header(algorithm)] = mpchecksums.b64(body.checksum(algorithm)[1])
+    return Response(status_code=200, headers=out)
 
 
 async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: str) -> Response:
@@ -85,13 +100,19 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
     headers = request().headers
     src = copy.parse_copy_source(headers["x-amz-copy-source"])
     client = pfs()
-    await mp.load_upload(client, staging, layout, key, upload_id)
+    algorithm = mpsums.algorithm_of((await mp.load_upload(client, staging, layout, key, upload_id)).checksum)
     source = await copy.resolve(client, src)
     conditions.check_copy_preconditions(headers, source.obj.etag, source.obj.last_modified)
     rng = mp.parse_copy_range(headers.get("x-amz-copy-source-range"), source.obj.size)
     path = layout.part_file(upload_id, part_number)
+    sums = checksums.BodyDigests([algorithm] if algorithm else [])
     if rng is None:
-        await client.modify_file(staging, [copy_file(path, source.ref, source.path)],
+        sum_ops = []
+        if algorithm is not None:  # the part's checksum needs its bytes: read once, not kept
+            async for chunk in client.get_file(source.ref, source.path):
+                sums.update(chunk)
+            sum_ops = mpsums.write_ops(layout, upload_id, part_number, algorithm, sums.digest(algorithm))
+        await client.modify_file(staging, [copy_file(path, source.ref, source.path), *sum_ops],
                                  f"UploadPartCopy {key} part {part_number}")
         # a part's ETag is its bytes' MD5 (a multipart source's own ETag is not)
         etag = source.obj.etag if source.meta.etag is None else etag_of(await client.inspect_file(staging, path))
@@ -103,12 +124,20 @@ async def upload_part_copy(bucket: str, key: str, part_number: int, upload_id: s
             yield add_file(path, b"")
             async for chunk in _read_range(source.ref, source.path, *rng):
                 digest.update(chunk)
+                if algorithm is not None:
+                    sums.update(chunk)
                 yield add_file(path, chunk)
+            if algorithm is not None:
+                for op in mpsums.write_ops(layout, upload_id, part_number, algorithm,
+                                           sums.digest(algorithm)):
+                    yield op
 
         await client.modify_file(staging, ops(), f"UploadPartCopy {key} part {part_number}")
         etag = digest.hexdigest()
-    body = document("CopyPartResult", [element("ETag", f'"{etag}"'),
-                                       element("LastModified", timestamp(datetime.now(UTC)))])
+    result = [element("ETag", f'"{etag}"'), element("LastModified", timestamp(datetime.now(UTC)))]
+    if algorithm is not None:
+        result.append(element("Checksum" + algorithm, sums.checksum(algorithm)))
+    body = document("CopyPartResult", result)
     out = {"x-amz-copy-source-version-id": source.version_id} if source.version_id else {}
     return Response(body, media_type="application/xml", headers=out)
 
@@ -148,14 +177,22 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
         if done is None or done.etag != mp.requested_etag(mp.parse_complete(body)):
             raise
         mode = versioning.version_mode(await versioning.status(client, ref))
-        return Response(_complete_result(location, bucket, key, done.etag), media_type="application/xml",
-                        headers=versioning.write_headers(done.version, mode))
+        return Response(_complete_result(location, bucket, key, done.etag, done.checksum),
+                        media_type="application/xml", headers=versioning.write_headers(done.version, mode))
     requested = mp.parse_complete(body)
     chosen = mp.choose_parts(requested, await mp.all_parts(client, snapshot, layout, upload_id))
     if is_folder_key(key) and any(p.size for p in chosen):
         raise folders.not_empty(key)
     meta.etag = mp.multipart_etag(chosen)
     meta.parts = mp.part_runs(chosen)
+    part_sums = None
+    stored = await mpsums.part_sums(client, snapshot, layout, upload_id)  # one WalkFile
+    upload = meta.checksum if mpsums.algorithm_of(meta.checksum) else mpsums.implied(chosen, stored)
+    meta.checksum = []
+    if upload:
+        meta.checksum, part_sums = mpsums.settle(upload, chosen, stored, mpsums.parse_requested(body),
+                                                 request().headers)
+        meta.part_checksums = True
     cond = conditional.parse(request().headers)
     require = await conditional.check(client, ref, path, key, cond)
     existing, status = await asyncio.gather(_existing(ref, path), versioning.status(client, ref))
@@ -164,16 +201,16 @@ async def complete_multipart_upload(bucket: str, key: str, upload_id: str) -> Re
     meta.version = versioning.version_mode(status)
     ops = [delete_file(path)]  # always: a racing write may have created it since (appends)
     ops += [copy_file(path, snapshot, layout.part_file(upload_id, p.number), append=True) for p in chosen]
-    ops += [*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)]
+    ops += [*metadata.write_ops(path, meta, part_sums), *versions.index_ops(path, meta.version)]
 
     async def commit() -> str:
         version = await conditional.guarded(
             client.modify_file(ref, ops, f"CompleteMultipartUpload {key}", require=require), cond)
         await _forget(staging, layout, key, upload_id, "CompleteMultipartUpload",
-                      mp.Completion(key, meta.etag or "", version))
+                      mp.Completion(key, meta.etag or "", version, meta.checksum))
         return version
 
-    result = _complete_result(location, bucket, key, meta.etag or "")
+    result = _complete_result(location, bucket, key, meta.etag or "", meta.checksum)
     request_id = req.scope.get("state", {}).get("request_id", "")
     version, body = await mp.finish_or_keep_alive(
         commit(), lambda _version: result,
@@ -202,10 +239,11 @@ async def _existing(ref: Ref, path: str):
         raise
 
 
-def _complete_result(location: str, bucket: str, key: str, etag: str) -> bytes:
+def _complete_result(location: str, bucket: str, key: str, etag: str, checksum: list[str]) -> bytes:
     return document("CompleteMultipartUploadResult", [
         element("Location", location), element("Bucket", bucket), element("Key", key),
-        element("ETag", f'"{etag}"')])
+        element("ETag", f'"{etag}"'),
+        *(element(name, value) for name, value in copy.checksum_elements(checksum))])
 
 
 async def _forget(staging: Ref, layout: mp.Layout, key: str, upload_id: str, operation: str,
@@ -230,21 +268,33 @@ async def list_parts(bucket: str, key: str, upload_id: str, max_parts: int | Non
     """One page of an upload's parts in numeric order (one ListFile)."""
     _, _, staging, layout = _places(bucket, key)
     client = pfs()
-    await mp.load_upload(client, staging, layout, key, upload_id)
+    upload = (await mp.load_upload(client, staging, layout, key, upload_id)).checksum
     limit = mp.MAX_LIST if max_parts is None else max(0, min(max_parts, mp.MAX_LIST))
     after = part_number_marker or 0
     parts = await mp.list_parts(client, staging, layout, upload_id, after, limit + 1) if limit else []
     truncated = len(parts) > limit
     parts = parts[:limit]
+    algorithm = mpsums.algorithm_of(upload)
+    sums = await mpsums.part_sums(client, staging, layout, upload_id, after, parts[-1].number) \
+        if algorithm is not None and parts else {}
     out = [element("Bucket", bucket), element("Key", key), element("UploadId", upload_id),
            element("PartNumberMarker", after), element("MaxParts", limit),
            element("IsTruncated", truncated)]
     if parts:
         out.append(element("NextPartNumberMarker", parts[-1].number))
     out += [PEOPLE, element("StorageClass", "STANDARD")]
+    if algorithm is not None:
+        out += [element("ChecksumAlgorithm", algorithm), element("ChecksumType", upload[2])]
     out += [f"<Part>{element('PartNumber', p.number)}{element('LastModified', timestamp(p.last_modified))}"
-            f"{element('ETag', chr(34) + p.etag + chr(34))}{element('Size', p.size)}</Part>" for p in parts]
+            f"{element('ETag', chr(34) + p.etag + chr(34))}{element('Size', p.size)}"
+            f"{_part_sum(algorithm, sums.get(p.number))}</Part>" for p in parts]
     return _xml("ListPartsResult", out)
+
+
+def _part_sum(algorithm: str | None, stored: tuple[str, bytes] | None) -> str:
+    if algorithm is None or stored is None or stored[0] != algorithm:
+        return ""
+    return element("Checksum" + algorithm, mpchecksums.b64(stored[1]))
 
 
 async def list_multipart_uploads(bucket: str, prefix: str = "", delimiter: str | None = None,

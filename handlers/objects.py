@@ -51,13 +51,8 @@ async def put_object(bucket: str, key: str) -> Response:
 
 async def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
     """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``'s commit."""
-    ref = read_ref(bucket)
     path = object_path(key)
-    if version_id is not None:
-        if version_id != versions.NULL and not is_commit_id(version_id):
-            raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
-        ref = await versions.pick(pfs(), ref, key, path, version_id)
-    return ref, path
+    return await versions.target(pfs(), read_ref(bucket), key, path, version_id), path
 
 
 async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str | None) -> ObjectInfo:
@@ -89,6 +84,7 @@ async def head_object(bucket: str, key: str, version_id: str | None = None,
     out.update(overrides)
     rng = _part_or_range(obj, part_number, headers.get("range"), out)
     if rng is None:
+        out.update(_checksum_headers(obj, headers))
         out["Content-Length"] = str(obj.size)
         return Response(status_code=200, headers=out)
     start, end = rng
@@ -108,6 +104,14 @@ def _part_or_range(obj: ObjectInfo, part_number: int | None, range_header: str |
     first, last, count = part_range(obj, part_number)
     out["x-amz-mp-parts-count"] = str(count)
     return None if obj.size == 0 else (first, last)
+
+
+def _checksum_headers(obj: ObjectInfo, headers) -> dict[str, str]:
+    """The stored checksum, when the request asks (``x-amz-checksum-mode: ENABLED``) and the
+    whole object is served: a range or a part gets none, as from S3."""
+    if headers.get("x-amz-checksum-mode", "").upper() != "ENABLED":
+        return {}
+    return obj.meta.checksum_headers(obj.size, obj.pfs_hash, obj.last_modified.timestamp())
 
 
 SMALL_OBJECT = 256 * 1024  # bytes read whole rather than streamed
@@ -150,7 +154,9 @@ async def get_object(bucket: str, key: str, version_id: str | None = None,
     if obj.meta.version is not None or version_id is not None:
         out.update(await versions.read_headers(client, ref, path, obj.meta, obj.commit, version_id))
     start, end, status = 0, obj.size - 1, 200
-    if rng is not None:
+    if rng is None:
+        out.update(_checksum_headers(obj, headers))
+    else:
         start, end = rng
         status = 206
         out["Content-Range"] = conditions.content_range(start, end, obj.size)

@@ -8,9 +8,9 @@ from gateway.context import pfs, request
 from gateway.ops import tags as stored
 from gateway.ops import versions
 from gateway.ops.body import UploadBody
-from gateway.pfs.refs import at_version, read_ref, write_ref
+from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import errors, tagging
-from gateway.s3.names import validate_key
+from gateway.s3.names import object_path
 
 
 async def _document() -> bytes:
@@ -36,9 +36,8 @@ def _no_old_versions(version_id: str | None) -> None:
 
 
 async def get_object_tagging(bucket: str, key: str, version_id: str | None = None) -> Response:
-    ref = read_ref(bucket)
-    path = validate_key(key)
-    ref = at_version(ref, version_id)
+    path = object_path(key)  # a folder marker has tags too
+    ref = await versions.target(pfs(), read_ref(bucket), key, path, version_id)
     info, meta = await stored.current_object(pfs(), ref, path, key)
     return _xml(tagging.render(meta.tags),
                 await versions.read_headers(pfs(), ref, path, meta, info.file.commit.id, version_id))
@@ -47,7 +46,7 @@ async def get_object_tagging(bucket: str, key: str, version_id: str | None = Non
 async def put_object_tagging(bucket: str, key: str, version_id: str | None = None) -> Response:
     _no_old_versions(version_id)
     ref = write_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
     tags = tagging.parse_document(await _document())
     commit = await stored.set_object_tags(pfs(), ref, path, key, tags, f"PutObjectTagging {key}")
     return Response(status_code=200, headers={"x-pfs-commit": commit})
@@ -56,7 +55,7 @@ async def put_object_tagging(bucket: str, key: str, version_id: str | None = Non
 async def delete_object_tagging(bucket: str, key: str, version_id: str | None = None) -> Response:
     _no_old_versions(version_id)
     ref = write_ref(bucket)
-    path = validate_key(key)
+    path = object_path(key)
     commit = await stored.set_object_tags(pfs(), ref, path, key, {}, f"DeleteObjectTagging {key}")
     return Response(status_code=204, headers={"x-pfs-commit": commit})
 

@@ -1,4 +1,5 @@
-"""A read-only web explorer of buckets, folders, objects and history, at ``/~/explorer/``.
+"""A web explorer of buckets, folders, objects and history, at ``/~/explorer/``; it also uploads
+files into a folder and creates folders (:mod:`gateway.explorer.uploads`).
 
 Server-rendered (jinja2, autoescaped), no JavaScript. It is a small Starlette app that
 :func:`mount` puts beside the S3 stack, in its own :class:`~gateway.server.middleware.RequestContext`

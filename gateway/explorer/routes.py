@@ -12,6 +12,8 @@ URLs (under ``/~/explorer``)::
     /history/<bucket>/<key>          the object's versions
     /diff/<bucket>/?commit=C[&after=K]   the keys commit C added, changed, removed
     /diff/<bucket>/<key>?to=C[&from=D]   a text object's diff between two versions (D: C's parent)
+    /upload/<bucket>/<prefix/>       POST: files into that folder, one commit each
+    /mkdir/<bucket>/<prefix/>        POST: a new folder (marker) in that folder
     /login, /logout                  only when credentials are configured
 
 Keys never end with ``/`` (a PFS rule), so a trailing slash tells a folder from an object.
@@ -35,7 +37,7 @@ from starlette.routing import Route
 
 from gateway import context
 from gateway.auth.authenticator import Authenticator
-from gateway.explorer import PREFIX, pages, session, views
+from gateway.explorer import PREFIX, pages, session, uploads, views
 from gateway.explorer.throttle import Throttle
 from gateway.explorer.views import breakable, href, human_size, open_bucket, size_change, when
 from gateway.ops.objects import committed_at, etag_of
@@ -136,6 +138,36 @@ def build(auth: Authenticator | None, idle: float = 0) -> Starlette:
         return StreamingResponse(body(), headers=headers,
                                  media_type=ctype if inline else "application/octet-stream")
 
+    async def upload_page(request: Request) -> Response:
+        return await _write_page(request, "upload")
+
+    async def mkdir_page(request: Request) -> Response:
+        return await _write_page(request, "mkdir")
+
+    async def _write_page(request: Request, what: str) -> Response:
+        """Upload or create a folder, then back to the folder (303); errors on its page."""
+        bucket, folder = request.path_params["bucket"], request.path_params["path"]
+        if folder and not folder.endswith("/"):
+            raise errors.S3Error(404, "NotFound", "No such explorer page.")
+        sess = request.scope.get("explorer_session")
+        keys_decide = auth is not None and bool(auth.credentials)
+        try:
+            if what == "upload":
+                done = {"uploaded": len(await uploads.upload(request, sess, bucket, folder, keys_decide))}
+            else:
+                await uploads.make_folder(request, sess, bucket, folder, keys_decide)
+                done = {"created": 1}
+        except (PFSError, errors.S3Error) as e:
+            err = to_s3(e, bucket) if isinstance(e, PFSError) else e
+            if err.status >= 500:
+                raise
+            written = err.extra.pop("written", [])
+            message = f"{err.message} ({err.code})"
+            if written:
+                message = f"Uploaded {len(written)} file(s), then: {message}"
+            return await views.browse(request, render, auth, error=message, status=err.status)
+        return RedirectResponse(href("b", bucket, folder, **done), status_code=303)
+
     async def history_page(request: Request) -> Response:
         return await views.history(request, render)
 
@@ -211,6 +243,8 @@ def build(auth: Authenticator | None, idle: float = 0) -> Starlette:
         Route(PREFIX + "/logout", logout, methods=["POST"]),
         Route(PREFIX + "/b/{bucket}/{path:path}", page(browse)),
         Route(PREFIX + "/raw/{bucket}/{path:path}", page(raw)),
+        Route(PREFIX + "/upload/{bucket}/{path:path}", page(upload_page), methods=["POST"]),
+        Route(PREFIX + "/mkdir/{bucket}/{path:path}", page(mkdir_page), methods=["POST"]),
         Route(PREFIX + "/history/{bucket}/{path:path}", page(history_page)),
         Route(PREFIX + "/diff/{bucket}/{path:path}", page(diff_page)),
     ]

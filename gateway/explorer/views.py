@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from gateway import context
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.presign import presigned_get
-from gateway.explorer import PREFIX, diffs, pages
+from gateway.explorer import PREFIX, diffs, pages, uploads
 from gateway.pfs.errors import NotFound
 from gateway.s3 import errors
 from gateway.s3.names import BucketRef, is_commit_id, validate_key
@@ -107,7 +107,9 @@ def _commit_param(request: Request, name: str) -> str | None:
     return value
 
 
-async def browse(request: Request, render: Render, auth: Authenticator | None) -> Response:
+async def browse(request: Request, render: Render, auth: Authenticator | None,
+                 error: str | None = None, status: int = 200) -> Response:
+    """A folder page (or an object's: :func:`_object`); ``error``: what a write from it met."""
     bucket, path = request.path_params["bucket"], request.path_params["path"]
     if path and not path.endswith("/"):
         return await _object(request, render, auth, bucket, path)
@@ -122,9 +124,24 @@ async def browse(request: Request, render: Render, auth: Authenticator | None) -
         # PFS has no empty directories: nothing below the prefix means no such folder
         return render(request, "missing.html", status=404, bucket=bucket, b=b, key=path, folder=True,
                       crumbs=_crumbs(path)[:-1], up=_parent(path))
-    return render(request, "folder.html", bucket=bucket, b=b, prefix=path, listing=listing, after=after,
-                  before=before, commit=commit, crumbs=_crumbs(path), q=q, contains=contains,
-                  page_size=pages.PAGE_SIZE, scan_limit=pages.FOLDER_SCAN)
+    csrf, new_token = uploads.csrf_token(request, request.scope.get("explorer_session"))
+    resp = render(request, "folder.html", status=status, bucket=bucket, b=b, prefix=path,
+                  listing=listing, after=after, before=before, commit=commit, crumbs=_crumbs(path),
+                  q=q, contains=contains, page_size=pages.PAGE_SIZE, scan_limit=pages.FOLDER_SCAN,
+                  csrf=csrf, error=error, notice=_notice(request))
+    if new_token:
+        uploads.remember_csrf(request, resp, csrf)
+    return resp
+
+
+def _notice(request: Request) -> str | None:
+    """What the write that redirected here did (counts only: no text from the URL is shown)."""
+    uploaded = request.query_params.get("uploaded", "")
+    if uploaded.isdigit():
+        return f"Uploaded {int(uploaded)} file{'' if uploaded == '1' else 's'}."
+    if request.query_params.get("created") == "1":
+        return "Folder created."
+    return None
 
 
 async def _object(request: Request, render: Render, auth: Authenticator | None, bucket: str,

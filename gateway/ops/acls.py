@@ -19,13 +19,13 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping
 
-from gateway.auth import access
+from gateway.auth import access, pachdroles
 from gateway.auth.access import BUCKET_OWNER_ENFORCED, BUCKET_OWNER_PREFERRED, Principal
 from gateway.context import pfs, request
 from gateway.ops import bucketconfig
 from gateway.ops.objects import current_object, etag_of
 from gateway.pfs import metacache, metadata
-from gateway.pfs.client import Requirement
+from gateway.pfs.client import Ref, Requirement
 from gateway.pfs.errors import ConditionFailed
 from gateway.pfs.refs import at_version, read_ref, write_ref
 from gateway.s3 import acl, errors, publicaccess
@@ -86,6 +86,7 @@ def _known() -> object:
 
 async def requested(headers: Mapping[str, str], body: bytes = b"") -> acl.Requested | None:
     """The ACL a request asks for: its headers, or an AccessControlPolicy body (not both)."""
+    refuse_under_pachyderm_auth("Setting an ACL")
     from_headers = acl.from_headers(headers, _known())
     if body.strip():
         if from_headers is not None:
@@ -144,12 +145,21 @@ async def bucket_acl(bucket: str) -> bytes:
     """GetBucketAcl's document: what was set, or the owner's FULL_CONTROL."""
     ref = read_ref(bucket)
     await (pfs().inspect_commit(ref) if ref.commit else pfs().inspect_branch(ref))
+    if pachyderm_decides():
+        return await _pachyderm_acl(bucket)
     config = await bucketconfig.load(bucket)
     owner = owner_id(config)
     stored = access.bucket_acl(config)
     if stored is None or not access.acls_enabled(config):
         stored = private(owner)
     return acl.render(stored, name_of)
+
+
+async def _pachyderm_acl(bucket: str) -> bytes:
+    """The caller's Pachyderm permissions on the bucket's repo, as an ACL (pachdroles)."""
+    state, ref = _state(), read_ref(bucket)
+    return acl.render(await pachdroles.caller_acl(state[PACHD_AUTH], state["identity"].token,
+                                                  ref.project, ref.repo), str)
 
 
 async def set_bucket_acl(bucket: str, ask: acl.Requested | None) -> None:
@@ -282,6 +292,8 @@ async def set_ownership_controls(bucket: str, value: str | None) -> None:
 async def object_acl(bucket: str, key: str, version_id: str | None) -> bytes:
     ref = at_version(read_ref(bucket), version_id)
     _, meta = await current_object(pfs(), ref, object_path(key), key)
+    if pachyderm_decides():
+        return await _pachyderm_acl(bucket)  # an object has its repo's permissions
     config = await bucketconfig.load(bucket)
     owner = owner_id(config)
     if meta.acl and access.acls_enabled(config):
@@ -314,7 +326,9 @@ async def set_object_acl(bucket: str, key: str, version_id: str | None, ask: acl
     encoded = None if owner == bucket_owner and result.is_private() else result.encode().decode()
     meta = dataclasses.replace(meta, acl=encoded)
     try:
-        commit = await client.modify_file(ref, metadata.write_ops(path, meta), f"PutObjectAcl {key}",
+        read_at = Ref(ref.project, ref.repo, ref.branch, info.file.commit.id)  # keeps part checksums
+        ops = metadata.write_ops(path, meta, metadata.parts_source(read_at, path, meta))
+        commit = await client.modify_file(ref, ops, f"PutObjectAcl {key}",
                                           require=[Requirement(path, etag_of(info))])
     except ConditionFailed:
         raise errors.S3Error(409, "OperationAborted", "A conflicting operation is currently in "

@@ -16,6 +16,7 @@ hashed once. Against pachd the gateway hashes, as before.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -41,11 +42,13 @@ class UploadBody:
                  headers: Mapping[str, str] | None = None,
                  size_check: Callable[[int], None] | None = None,
                  final_check: Callable[[int], None] | None = None,
-                 backend_md5: bool = False) -> None:
+                 backend_md5: bool = False, algorithm: str | None = None) -> None:
         """The body of ``req``; or (a form upload's file) the bytes of ``source``, checked as
         ``headers`` ask (a form's ``x-amz-checksum-*`` fields). ``size_check(size so far)``
         runs as the bytes arrive, ``final_check(size)`` in :meth:`verify`: either raises.
-        ``backend_md5``: the backend hashes the body (see above; ``PFS.hashes_uploads``)."""
+        ``backend_md5``: the backend hashes the body (see above; ``PFS.hashes_uploads``).
+        ``algorithm``: a checksum to compute even when the request sends none (the one a
+        multipart upload was created with)."""
         self.req = req
         self.source = source
         self.size_check, self.final_check = size_check, final_check
@@ -62,7 +65,8 @@ class UploadBody:
         self.plan = checksums.plan_checks(headers)
         if state.get(PAYLOAD_VERIFIED):  # already hashed by the auth layer: once is enough
             self.plan = dataclasses.replace(self.plan, content_sha256=None)
-        self.digests = self.plan.digests(md5=not backend_md5)
+        extra = (algorithm,) if algorithm else ()
+        self.digests = self.plan.digests(*extra, md5=not backend_md5)
         validator = state.get(CHUNK_VALIDATOR)
         if chunked.is_aws_chunked(headers):
             self.decoder = chunked.AwsChunkedDecoder(
@@ -179,6 +183,22 @@ class UploadBody:
         self._echo = checksums.verify_body(self.plan, self.digests, trailers)
         if self.final_check is not None:
             self.final_check(self.digests.size)
+
+    def checksum(self, algorithm: str | None = None) -> tuple[str, bytes] | None:
+        """(algorithm, raw digest) of the body, once read: ``algorithm``'s, else the one the
+        request sent (None when it sent none: a plain PUT computes nothing more than MD5)."""
+        algorithm = algorithm or self.plan.algorithm
+        return None if algorithm is None else (algorithm, self.digests.digest(algorithm))
+
+    def stored_checksum(self) -> list:
+        """What the object's metadata keeps of the checksum the request sent (FULL_OBJECT),
+        with the size and MD5 it describes (see ObjectMeta.current_checksum)."""
+        found = self.checksum()
+        if found is None:
+            return []
+        # the MD5 only when the gateway hashed it (pfsd reports its own after the commit)
+        md5 = "" if self.backend_md5 else self.digests.md5_hex()
+        return [found[0], base64.b64encode(found[1]).decode("ascii"), "FULL_OBJECT", self.size, md5]
 
     @property
     def md5_hex(self) -> str:

@@ -20,13 +20,13 @@ from starlette.requests import Request
 
 from gateway.auth import postform
 from gateway.auth.authenticator import Identity
-from gateway.ops import versioning
+from gateway.ops import acls, versioning
 from gateway.ops.body import UploadBody
 from gateway.ops.upload import write_object
 from gateway.pfs import metadata
 from gateway.pfs.client import PFS, request_token
 from gateway.pfs.refs import write_ref
-from gateway.s3 import acl, errors, formdata, postpolicy, tagging
+from gateway.s3 import errors, formdata, postpolicy, tagging
 from gateway.s3.names import object_path
 from gateway.s3.xml import document, element
 
@@ -73,6 +73,8 @@ async def post_object(req: Request, client: PFS, bucket: str) -> tuple[Written, 
         if await form_auth.required():  # the gateway's key pairs decide: ACLs, bucket policy
             await form_auth.authorize(identity.access_key if identity else None, bucket, key)
     meta = _metadata(fields)
+    # the form's canned ACL (or, from a key that does not own the bucket, the writer's own)
+    meta.acl = await acls.for_object_write(bucket, {"x-amz-acl": fields["acl"]} if "acl" in fields else {})
     body = UploadBody(None, source=form.file_data(), headers=_checksum_fields(fields),
                       size_check=policy.check_length if policy else None,
                       final_check=policy.check_final if policy else None,
@@ -97,6 +99,8 @@ async def _identity(state: dict, fields: dict[str, str]) -> Identity | None:
     if postform.is_signed(fields):
         identity = await postform.verify(form_auth.auth, fields)
         state["identity"] = identity  # the access decision's s3:signatureversion
+        if identity.token is not None:
+            state[acls.PACHD_AUTH] = form_auth.auth.pachd
     elif await form_auth.token_mode():
         raise errors.access_denied()  # against pachd with auth, a Pachyderm token is needed
     else:
@@ -106,14 +110,12 @@ async def _identity(state: dict, fields: dict[str, str]) -> Identity | None:
 
 def _metadata(fields: dict[str, str]) -> metadata.ObjectMeta:
     """Content-Type, the stored headers and ``x-amz-meta-*`` from the fields; ``tagging`` is a
-    Tagging XML document; ``acl`` a canned ACL."""
+    Tagging XML document."""
     stored = {k: v for k, v in fields.items()
               if k in metadata.STORED_HEADERS[1:] or k.startswith(metadata.USER_PREFIX)}
     meta = metadata.from_headers(stored, fields.get("content-type"))
     if "tagging" in fields:
         meta.tags = tagging.parse_document(fields["tagging"].encode())
-    if "acl" in fields:
-        acl.check_canned({"x-amz-acl": fields["acl"]})
     return meta
 
 

@@ -22,7 +22,7 @@ from gateway.pfs import pages as file_pages
 from gateway.pfs.client import PFS, UNARY_TIMEOUT, Ref
 from gateway.pfs.errors import NotFound, from_rpc_error
 from gateway.s3 import errors
-from gateway.s3.names import is_commit_id
+from gateway.s3.names import RESERVED_PREFIX, folder_path, is_commit_id, is_folder_key
 from generated.pfs import pfs_pb2 as pb
 
 _TOP = "\U0010ffff"  # sorts after every character a key can hold
@@ -97,6 +97,10 @@ async def _index_keys(client: PFS, head: Ref, prefix: str, after: str | None,
                 if key > prefix:
                     return
                 continue
+            if key.startswith(RESERVED_PREFIX):
+                # a folder marker's entry (its path is in the hidden marker tree): the marker
+                # is listed from the head's keys, which hold it while it exists
+                continue
             yield key
         if len(batch) < size:
             return
@@ -117,6 +121,11 @@ async def keys(client: PFS, head: Ref, prefix: str, after: str | None,
         else:
             key, x, y = x, await anext(a, None), await anext(b, None)
         yield key
+
+
+def _path(key: str) -> str:
+    """The PFS path whose history is the key's versions (a folder marker's hidden file)."""
+    return folder_path(key) if is_folder_key(key) else "/" + key
 
 
 def common_prefix(key: str, prefix: str, delimiter: str | None) -> str | None:
@@ -146,7 +155,7 @@ async def list_versions(client: PFS, ref: Ref, head: str, prefix: str, delimiter
 
     if version_marker and key_marker and key_marker.startswith(prefix):
         seen = False  # the rest of the marker key's versions come first
-        async for v in history(client, ref, head, key_marker, "/" + key_marker):
+        async for v in history(client, ref, head, key_marker, _path(key_marker)):
             if seen:
                 if full():
                     return page
@@ -167,7 +176,7 @@ async def list_versions(client: PFS, ref: Ref, head: str, prefix: str, delimiter
                 page.prefixes.append(rolled)
                 page.next_key, page.next_commit = rolled, ""
                 break
-            async for v in history(client, ref, head, key, "/" + key):
+            async for v in history(client, ref, head, key, _path(key)):
                 if full():
                     return page
                 page.versions.append(v)

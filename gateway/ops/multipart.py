@@ -33,7 +33,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
@@ -147,15 +147,19 @@ class Completion:
     key: str
     etag: str
     version: str
+    checksum: list[str] = field(default_factory=list)  # [algorithm, value, type], if any
 
     def encode(self) -> str:
-        raw = json.dumps({"k": self.key, "e": self.etag, "v": self.version}, separators=(",", ":"))
+        doc = {"k": self.key, "e": self.etag, "v": self.version}
+        if self.checksum:
+            doc["c"] = self.checksum
+        raw = json.dumps(doc, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, name: str) -> Completion:
         doc = json.loads(base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)))
-        return cls(doc["k"], doc["e"], doc["v"])
+        return cls(doc["k"], doc["e"], doc["v"], doc.get("c", []))
 
 
 async def load_completion(client: PFS, staging: Ref, layout: Layout, key: str,

@@ -42,12 +42,18 @@ class ObjectInfo:
     commit: str
 
     meta: ObjectMeta = field(default_factory=ObjectMeta)
+    pfs_hash: str = ""  # the file's own hash in PFS (hex; pfsd: its MD5), whatever the ETag says
 
     @classmethod
     def from_file_info(cls, key: str, info: pb.FileInfo, meta: ObjectMeta | None = None) -> ObjectInfo:
         meta = meta or ObjectMeta()
         return cls(key=key, size=info.size_bytes, etag=meta.etag or etag_of(info),
-                   last_modified=committed_at(info), commit=info.file.commit.id, meta=meta)
+                   last_modified=committed_at(info), commit=info.file.commit.id, meta=meta,
+                   pfs_hash=etag_of(info))
+
+    def checksum(self) -> tuple[str, str, str] | None:
+        """The stored (algorithm, value, type), while it describes these bytes."""
+        return self.meta.current_checksum(self.size, self.pfs_hash, self.last_modified.timestamp())
 
     def headers(self) -> dict[str, str]:
         """The response headers GET and HEAD share; stored metadata wins over guesses."""

@@ -26,7 +26,9 @@ async def set_object_tags(client: PFS, ref: Ref, path: str, key: str, tags: dict
     info, meta = await current_object(client, ref, path, key)
     meta = dataclasses.replace(meta, tags=dict(tags))
     try:
-        commit = await client.modify_file(ref, metadata.write_ops(path, meta), description,
+        read_at = Ref(ref.project, ref.repo, ref.branch, info.file.commit.id)
+        ops = metadata.write_ops(path, meta, metadata.parts_source(read_at, path, meta))
+        commit = await client.modify_file(ref, ops, description,
                                           require=[Requirement(path, etag_of(info))])
     except ConditionFailed:
         raise errors.S3Error(409, "OperationAborted", "A conflicting operation is currently in "

@@ -55,6 +55,7 @@ async def write_object(client: PFS, ref: Ref, path: str, key: str, body: UploadB
             if check.done():
                 _refuse_unless_writable(check, key)  # a missing bucket fails before the last byte
         meta.version = versioning.version_mode(await status if status is not None else cached)
+        meta.checksum = body.stored_checksum()  # the body is all read: its digests are final
         for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
             yield op  # write_ops also drops a stale sidecar
         await asyncio.wait((check,))
@@ -95,6 +96,7 @@ async def _write_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, bod
         async for op in body.file_ops(path):
             yield op
         meta.version = versioning.version_mode(await status if status is not None else cached)
+        meta.checksum = body.stored_checksum()  # the body is all read: its digests are final
         for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
             yield op  # write_ops also drops a stale sidecar
         body.verify()  # raising here cancels the stream: PFS commits nothing

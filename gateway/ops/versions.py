@@ -257,7 +257,7 @@ def restore_ops(ref: Ref, path: str, prev: Version | None) -> list[pb.ModifyFile
     ops = [delete_file(path)]
     if not prev.marker:
         ops.append(copy_file(path, at(ref, prev.commit), path))
-    return ops + metadata.write_ops(path, meta)
+    return ops + metadata.write_ops(path, meta, metadata.parts_source(at(ref, prev.commit), path, meta))
 
 
 # -- what GET, HEAD and DELETE need ------------------------------------------------------------
@@ -276,6 +276,16 @@ async def pick(client: PFS, ref: Ref, key: str, path: str, version_id: str) -> R
                             "Last-Modified": format_datetime(v.last_modified, usegmt=True)})
         raise err
     return at(ref, v.commit)
+
+
+async def target(client: PFS, ref: Ref, key: str, path: str, version_id: str | None) -> Ref:
+    """Where a read of ``?versionId=`` looks: ``ref`` without one, else the version's commit
+    (``null`` and deleted versions as :func:`pick` finds them); a malformed ID is 400."""
+    if version_id is None:
+        return ref
+    if version_id != NULL and not is_commit_id(version_id):
+        raise errors.invalid_argument("Invalid version id specified", "versionId", version_id)
+    return await pick(client, ref, key, path, version_id)
 
 
 async def read_headers(client: PFS, ref: Ref, path: str, meta: ObjectMeta, commit: str,

@@ -12,6 +12,7 @@ same ModifyFile stream.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.header
 import json
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ MAX_USER_METADATA = 2048  # bytes of x-amz-meta-* names and values, as S3 limits
 STORED_HEADERS = ("content-type", "content-encoding", "content-disposition", "content-language",
                   "cache-control", "expires")
 USER_PREFIX = "x-amz-meta-"
+PARTS_FILE = "~parts"  # "~" sorts after the base64url alphabet
 
 
 @dataclass
@@ -47,10 +49,45 @@ class ObjectMeta:
     version: str | None = None
     marker: bool = False
     acl: str | None = None  # the object's own ACL (gateway.s3.aclmodel.ACL.encode), if it has one
+    # The object's checksum as S3 keeps it: [algorithm, base64 value, FULL_OBJECT | COMPOSITE,
+    # size, MD5 hex or ""] (a composite value ends in "-<parts>"); size and MD5 are those of the
+    # bytes it describes. An upload in progress records [algorithm, "", type].
+    checksum: list = field(default_factory=list)
+    # A multipart object's part checksums are in the file PARTS_FILE of the sidecar directory.
+    part_checksums: bool = False
+    # When the sidecar was committed (epoch seconds; None: not read from PFS). Not stored.
+    written: float | None = field(default=None, compare=False)
 
     def empty(self) -> bool:
         return not (self.headers or self.user or self.etag or self.tags or self.parts or self.version
-                    or self.acl)
+                    or self.acl or self.checksum)
+
+    def current_checksum(self, size: int, pfs_hash: str,
+                         modified: float | None = None) -> tuple[str, str, str] | None:
+        """(algorithm, value, type) of the stored checksum, if it still describes the file.
+
+        A file rewritten in PFS by something other than the gateway (pachctl, a pipeline) keeps
+        its old sidecar: a checksum of other bytes would make clients that verify it (botocore
+        does by default) fail every read, so it is answered only while the file was not
+        committed after its sidecar (``modified``, where PFS reports when each file changed, as
+        pfsd does) and has the size, and the MD5 where one was recorded, it was computed for.
+        """
+        c = self.checksum
+        if len(c) < 3 or not c[1]:
+            return None
+        if self.written is not None and modified is not None and modified > self.written + 1e-3:
+            return None
+        if len(c) >= 5 and (c[3] != size or (c[4] and len(pfs_hash) == 32 and c[4] != pfs_hash)):
+            return None
+        return c[0], c[1], c[2]
+
+    def checksum_headers(self, size: int, pfs_hash: str, modified: float | None = None) -> dict[str, str]:
+        """``x-amz-checksum-<alg>`` and ``x-amz-checksum-type``, for ``x-amz-checksum-mode: ENABLED``."""
+        current = self.current_checksum(size, pfs_hash, modified)
+        if current is None:
+            return {}
+        algorithm, value, kind = current
+        return {"x-amz-checksum-" + algorithm.lower(): value, "x-amz-checksum-type": kind}
 
     def response_headers(self) -> dict[str, str]:
         out = {k.title(): v for k, v in self.headers.items()}
@@ -62,7 +99,8 @@ class ObjectMeta:
     def encode(self) -> str:
         doc = {k: v for k, v in (("h", self.headers), ("u", self.user), ("e", self.etag),
                                  ("t", self.tags), ("p", self.parts), ("v", self.version),
-                                 ("d", self.marker), ("a", self.acl)) if v}
+                                 ("d", self.marker), ("a", self.acl), ("c", self.checksum),
+                                 ("pc", self.part_checksums)) if v}
         raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -72,7 +110,8 @@ class ObjectMeta:
         doc = json.loads(raw)
         return cls(headers=doc.get("h", {}), user=doc.get("u", {}), etag=doc.get("e"),
                    tags=doc.get("t", {}), parts=doc.get("p", []), version=doc.get("v"),
-                   marker=bool(doc.get("d")), acl=doc.get("a"))
+                   marker=bool(doc.get("d")), acl=doc.get("a"), checksum=doc.get("c", []),
+                   part_checksums=bool(doc.get("pc")))
 
 
 def from_headers(headers: Mapping[str, str], content_type: str | None) -> ObjectMeta:
@@ -142,11 +181,33 @@ def sidecar_dir(path: str) -> str:
     return f"{META_DIR}{path}/"
 
 
-def write_ops(path: str, meta: ObjectMeta | None) -> list[pb.ModifyFileRequest]:
-    """ModifyFile operations that replace the object's metadata (to go in the object's commit)."""
+def parts_file(path: str) -> str:
+    """The file of a multipart object's part checksums (JSON ``[[base64, size], ...]``). Its
+    name sorts after every base64url name, so a one-entry ListFile still finds the metadata."""
+    return sidecar_dir(path) + PARTS_FILE
+
+
+def parts_source(ref: Ref, path: str, meta: ObjectMeta) -> pb.File | None:
+    """Where a rewrite of ``meta`` (read at ``ref``, pinned) copies its part checksums from."""
+    return ref.file_pb(parts_file(path)) if meta.part_checksums else None
+
+
+def write_ops(path: str, meta: ObjectMeta | None,
+              parts: bytes | pb.File | None = None) -> list[pb.ModifyFileRequest]:
+    """ModifyFile operations that replace the object's metadata (to go in the object's commit).
+
+    ``parts``: the part checksums file's content, or the file to copy it from (the same
+    object's, when only its metadata changes); without it the metadata claims none.
+    """
     ops = [delete_file(sidecar_dir(path))]
     if meta is not None and not meta.empty():
+        if meta.part_checksums and parts is None:
+            meta = dataclasses.replace(meta, part_checksums=False)
         ops.append(add_file(sidecar_dir(path) + meta.encode(), b""))
+        if isinstance(parts, bytes):
+            ops.append(add_file(parts_file(path), parts))
+        elif parts is not None and meta.part_checksums:
+            ops.append(pb.ModifyFileRequest(copy_file=pb.CopyFile(dst=parts_file(path), src=parts)))
     return ops
 
 
@@ -170,8 +231,23 @@ def from_page(entries: list[pb.FileInfo]) -> ObjectMeta:
     """The metadata a ListFile page of the sidecar directory holds (empty when none)."""
     for info in entries:
         name = info.file.path.rstrip("/").rsplit("/", 1)[-1]
+        if name == PARTS_FILE:
+            break
         try:
-            return ObjectMeta.decode(name)
+            meta = ObjectMeta.decode(name)
         except ValueError:
             break
+        if info.HasField("committed"):
+            meta.written = info.committed.ToNanoseconds() / 1e9
+        return meta
     return ObjectMeta()
+
+
+async def read_parts(pfs: PFS, ref: Ref, path: str) -> list[list]:
+    """A multipart object's part checksums, ``[[base64, size], ...]`` in part order ([] when
+    it has none): one GetFile, only for the callers that list parts."""
+    try:
+        raw = b"".join([chunk async for chunk in pfs.get_file(ref, parts_file(path))])
+    except NotFound:
+        return []
+    return json.loads(raw) if raw else []

@@ -71,11 +71,3 @@ def of(config) -> PublicAccessBlock:
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
-
-def refuse_public_acl(config, acl) -> None:
-    """BlockPublicAcls: a write that would set a public ACL (a canned one such as
-    ``public-read``, or grants to AllUsers / AuthenticatedUsers) is refused, as S3 refuses it.
-    ``acl``: a :class:`gateway.s3.aclmodel.ACL` (or None: no ACL in the request)."""
-    if acl is not None and acl.is_public() and of(config).block_public_acls:
-        raise errors.access_denied("Access Denied: the bucket's public access block "
-                                   "(BlockPublicAcls) refuses public ACLs")

@@ -1,7 +1,7 @@
 """CORS at the edge of the S3 stack: preflights answered, actual responses given their headers.
 
-Both run in :class:`~gateway.server.middleware.RequestContext`, before authentication and
-before the dispatcher, because:
+Both run in :class:`~gateway.server.middleware.RequestContext`, outside the dispatcher:
+preflights before authentication, actual responses' headers as each answer starts, because:
 
 * a browser never signs a preflight (``OPTIONS`` carries no credentials, by the Fetch
   standard), so S3 answers it from the bucket's rules alone, whatever URL it names (a presigned
@@ -11,8 +11,11 @@ before the dispatcher, because:
   refused signature, a missing key): a browser hides from the page any response without them.
 
 The rules are the bucket's (PutBucketCors, read through :mod:`gateway.ops.bucketconfig`: one
-cached look-up), else the gateway's default rule (``--cors-allow-origin``), else none. A request
-without ``Origin`` costs nothing here; the explorer and ``/~/`` paths never get CORS headers.
+cached look-up, a hit when the access decision has just read the same configuration), else the
+gateway's default rule (``--cors-allow-origin``), else none. A request without ``Origin`` costs
+nothing here; the explorer and ``/~/`` paths never get CORS headers. Against pachd with auth
+active, a preflight (which carries no token) cannot read a bucket's rules: the default rule
+answers it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from starlette.types import Scope, Send
 
 from gateway.context import pfs
 from gateway.ops import bucketconfig
-from gateway.pfs.errors import NotFound, PFSError, to_s3
+from gateway.pfs.errors import NotFound, PermissionDenied, PFSError, to_s3
 from gateway.pfs.refs import read_ref
 from gateway.s3 import cors
 from gateway.s3.errors import S3Error
@@ -85,7 +88,12 @@ class CorsPolicy:
         """The bucket's rules, else the default ones (None: CORS is not enabled for it)."""
         if not bucket:
             return self.default  # the service (ListBuckets): no bucket to configure
-        config = await bucketconfig.load(bucket)
+        try:
+            config = await bucketconfig.load(bucket)
+        except PermissionDenied:
+            # pachd with auth active, asked without a token (a preflight carries none): its
+            # rules cannot be read, so only the gateway's default rule can answer
+            return self.default
         own = config.parsed("cors", cors.parse)
         return own if own is not None else self.default
 

@@ -133,7 +133,12 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 sent["status"] = message["status"]
                 headers = [*message.get("headers", ()), (b"x-amz-request-id", request_id.encode()),
-                           *extra_headers, *cors_headers]
+                           *extra_headers]
+                if cors_origin is not None:
+                    # found as the answer starts: after authentication (a pachd token may be
+                    # needed to read the rules), and usually a cache hit (the access decision
+                    # read the bucket's configuration already)
+                    headers += await self.cors.actual_headers(scope, cors_origin)
                 if body["pending"]:
                     # Answered before reading the whole body (an early error): the rest of it
                     # would be parsed as the next request, so this connection must end here.
@@ -146,7 +151,7 @@ class RequestContext:
         token = None
         docs = path.startswith(DOCS_PREFIX)
         extra_headers = () if docs else self.headers
-        cors_headers: list[tuple[bytes, bytes]] = []
+        cors_origin: str | None = None  # a request with Origin, on an S3 path
         metrics.state.in_flight += 1
         try:
             header_bytes, origin = _scan_headers(scope)
@@ -165,8 +170,8 @@ class RequestContext:
                 state["s3_operation"] = PREFLIGHT
                 await self.cors.preflight(scope, origin, send_wrapper)
                 return
-            if s3_path and origin is not None:
-                cors_headers = await self.cors.actual_headers(scope, origin)
+            if s3_path:
+                cors_origin = origin
             if path in HEALTH_PATHS:
                 await self._health(path, send_wrapper)
             elif path == METRICS_PATH:
@@ -184,6 +189,7 @@ class RequestContext:
                     # handler, which then asks the access decision (POST Object)
                     state[postform.FORM_AUTH] = postform.FormAuth(
                         self.auth, functools.partial(authorization.check_form, scope))
+                    state[acls.DIRECTORY] = self.auth.directory
                 else:
                     identity = await self.auth.authenticate(scope, anonymous=True)
                     if identity is not None:

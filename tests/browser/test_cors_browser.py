@@ -1,8 +1,8 @@
 """CORS in a real browser: a page on another origin reads and writes the gateway, as its rules say.
 
 Headless Chromium loads a page from a second loopback port (another origin than the gateway's)
-and runs ``fetch`` from it against a gateway with credentials: a public object (a bucket policy
-lets anyone read it) is read without a signature, and an object is PUT through a presigned URL.
+and runs ``fetch`` from it against a gateway with credentials: a ``public-read`` object is read
+without a signature, and an object is PUT through a presigned URL.
 Each succeeds under a CORS rule for
 the page's origin and is refused by the browser without one (no preflight answer, or no
 ``Access-Control-Allow-Origin``), and a refused PUT writes nothing. Skipped where Chromium,
@@ -12,7 +12,6 @@ chromedriver or selenium is missing (``make browser-deps``; ``pip install -e .[t
 from __future__ import annotations
 
 import http.server
-import json
 import os
 import threading
 
@@ -104,20 +103,14 @@ def browser(tmp_path):
         driver.quit()
 
 
-def public_read(bucket: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]})
-
-
 def test_page_on_another_origin_reads_and_writes_under_cors_rules(browser, page_origin, signed_gw):
     s3c = signed.boto3_client(signed_gw.url)
     endpoint = signed_gw.url
     # public reads: both buckets let anyone read them; only one has a CORS rule for the page
     shared, closed = f"master.{unique_repo()}", f"master.{unique_repo()}"
     for name in (shared, closed):
-        s3c.create_bucket(Bucket=name)
-        s3c.put_object(Bucket=name, Key="data.txt", Body=b"public dataset")
-        s3c.put_bucket_policy(Bucket=name, Policy=public_read(name))
+        s3c.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter")  # ACLs on, as on S3
+        s3c.put_object(Bucket=name, Key="data.txt", Body=b"public dataset", ACL="public-read")
     s3c.put_bucket_cors(Bucket=shared, CORSConfiguration={"CORSRules": [
         {"AllowedOrigins": [page_origin], "AllowedMethods": ["GET"], "ExposeHeaders": ["ETag"]}]})
     # writes: presigned URLs

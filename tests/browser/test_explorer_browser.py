@@ -139,3 +139,35 @@ def test_browse_follow_links_download_and_screenshots(browser, endpoint, s3, buc
     browser.set_window_size(390, 844)  # a phone
     browser.get(f"{endpoint}{base}/b/{bucket}/docs/data.csv")
     shot(browser, "8-phone-object")
+
+
+def test_upload_a_file_and_create_a_folder_with_the_forms(browser, endpoint, s3, bucket, tmp_path):
+    """The folder page's plain forms, in a browser with JavaScript off: a file chosen in the
+    file input is uploaded (one commit), a folder is created, both shown after the redirect."""
+    from selenium.webdriver.common.by import By
+
+    s3.put_object(Bucket=bucket, Key="inbox/first.txt", Body=b"1")
+    chosen = tmp_path / "from browser.txt"
+    chosen.write_bytes(b"uploaded by Chromium\n")
+    browser.get(f"{endpoint}/~/explorer/b/{bucket}/inbox/")
+    browser.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(chosen))
+    browser.find_element(By.XPATH, '//button[text()="Upload"]').click()
+    assert browser.find_element(By.CSS_SELECTOR, ".notice").text == "Uploaded 1 file."
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table a")]
+    assert names == ["first.txt", "from browser.txt"]
+    shot(browser, "8-uploaded")
+    assert s3.get_object(Bucket=bucket, Key="inbox/from browser.txt")["Body"].read() == \
+        b"uploaded by Chromium\n"
+
+    browser.find_element(By.NAME, "name").send_keys("photos")
+    browser.find_element(By.XPATH, '//button[text()="Create folder"]').click()
+    assert browser.find_element(By.CSS_SELECTOR, ".notice").text == "Folder created."
+    assert "photos/" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table a")]
+    assert s3.head_object(Bucket=bucket, Key="inbox/photos/")["ContentLength"] == 0
+
+    assert browser.title == f"{bucket}/inbox/ · PFS S3 gateway"
+    # a name PFS cannot hold: the error is shown on the folder page
+    browser.find_element(By.NAME, "name").send_keys("no*globs")
+    browser.find_element(By.XPATH, '//button[text()="Create folder"]').click()
+    assert "glob" in browser.find_element(By.CSS_SELECTOR, ".error").text.lower()
+    shot(browser, "9-upload-error")

@@ -60,19 +60,6 @@ def bucket(owner):
     return name
 
 
-@pytest.fixture(scope="module")
-def owners_recorded(owner, other) -> None:
-    """Skip a test whose point is a second key's refusal while buckets have no recorded owner
-    (then every configured key may use every bucket, as before owners existed)."""
-    name = f"master.{unique_repo()}"
-    owner.create_bucket(Bucket=name)
-    try:
-        other.list_objects_v2(Bucket=name)
-    except ClientError:
-        return
-    pytest.skip("CreateBucket records no owner yet: every configured key may use every bucket")
-
-
 def code_of(call) -> str:
     with pytest.raises(ClientError) as e:
         call()
@@ -151,7 +138,7 @@ def test_policy_too_large(owner, bucket):
     assert code_of(lambda: owner.put_bucket_policy(Bucket=bucket, Policy=big)) == "MalformedPolicy"
 
 
-def test_second_key_allowed_then_denied(owner, other, bucket, owners_recorded):
+def test_second_key_allowed_then_denied(owner, other, bucket):
     assert code_of(lambda: other.get_object(Bucket=bucket, Key="public/a.txt")) == "AccessDenied"
     owner.put_bucket_policy(Bucket=bucket, Policy=policy(
         {"Sid": "OtherReadsAndWrites", "Effect": "Allow", "Principal": {"AWS": OTHER},
@@ -169,7 +156,7 @@ def test_second_key_allowed_then_denied(owner, other, bucket, owners_recorded):
     assert owner.get_object(Bucket=bucket, Key="private/b.txt")["Body"].read() == b"private data"
 
 
-def test_per_prefix_upload_policy(owner, other, bucket, owners_recorded):
+def test_per_prefix_upload_policy(owner, other, bucket):
     """README "Sharing": each key writes under incoming/<its access key>/ and nobody deletes."""
     owner.put_bucket_policy(Bucket=bucket, Policy=policy(
         {"Sid": "OwnFolder", "Effect": "Allow", "Principal": {"AWS": [OWNER, OTHER]},
@@ -320,3 +307,33 @@ def test_minio_sdk_and_aws_cli(gw, bucket, tmp_path):
     out = aws("get-public-access-block", "--bucket", bucket)
     assert json.loads(out.stdout)["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
     assert anonymous_get(gw, bucket).status_code == 403
+
+
+def enable_acls(owner, bucket: str) -> None:
+    """New buckets are BucketOwnerEnforced (ACLs off), as on AWS: turn ACLs on."""
+    owner.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+
+
+def test_block_public_acls(owner, bucket):
+    enable_acls(owner, bucket)
+    owner.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True})
+    assert code_of(lambda: owner.put_object(Bucket=bucket, Key="k", Body=b"x",
+                                            ACL="public-read")) == "AccessDenied"
+    assert code_of(lambda: owner.put_bucket_acl(Bucket=bucket, ACL="public-read")) == "AccessDenied"
+    assert code_of(lambda: owner.put_object_acl(Bucket=bucket, Key="public/a.txt",
+                                                ACL="authenticated-read")) == "AccessDenied"
+    assert code_of(lambda: owner.get_object(Bucket=bucket, Key="k")) == "NoSuchKey"  # not written
+    owner.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="private")  # not public: fine
+
+
+def test_ignore_public_acls(gw, owner, bucket):
+    enable_acls(owner, bucket)
+    owner.put_object(Bucket=bucket, Key="shared", Body=b"shared", ACL="public-read")
+    assert anonymous_get(gw, bucket, "shared").status_code == 200
+    owner.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "IgnorePublicAcls": True})
+    assert anonymous_get(gw, bucket, "shared").status_code == 403
+    owner.delete_public_access_block(Bucket=bucket)
+    assert anonymous_get(gw, bucket, "shared").status_code == 200

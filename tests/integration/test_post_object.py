@@ -275,3 +275,37 @@ def test_signed_header_post_still_works(signed_s3, sbucket):
     signed_s3.put_object(Bucket=sbucket, Key="d.txt", Body=b"1")
     out = signed_s3.delete_objects(Bucket=sbucket, Delete={"Objects": [{"Key": "d.txt"}]})
     assert out["Deleted"] == [{"Key": "d.txt"}]
+
+
+def test_anonymous_form_allowed_by_a_bucket_policy(signed_gateway, signed_s3, sbucket):
+    """With credentials, an unsigned form writes where a bucket policy lets anyone
+    s3:PutObject (under its Resource only); the form's policy conditions still apply."""
+    signed_s3.put_bucket_policy(Bucket=sbucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+                       "Resource": f"arn:aws:s3:::{sbucket}/drop/*"}]}))
+    url = f"{signed_gateway.url}/{sbucket}"
+    r = post({"url": url, "fields": {"key": "drop/${filename}"}}, b"public", filename="p.txt")
+    assert r.status_code == 204, r.text
+    assert signed_s3.get_object(Bucket=sbucket, Key="drop/p.txt")["Body"].read() == b"public"
+    r = post({"url": url, "fields": {"key": "elsewhere.txt"}})
+    assert r.status_code == 403 and error_code(r) == "AccessDenied"
+    assert missing(signed_s3, sbucket, "elsewhere.txt")
+
+
+def test_acl_field_makes_a_public_object(signed_gateway, signed_s3, sbucket):
+    """The form's ``acl`` field is the object's canned ACL: public-read is then readable with
+    no signature, and the ACL reads back as set."""
+    form = signed_s3.generate_presigned_post(sbucket, "pub.txt", ExpiresIn=300,
+                                             Fields={"acl": "public-read"},
+                                             Conditions=[{"acl": "public-read"}])
+    r = post(form, b"for everyone")
+    assert r.status_code == 204, r.text
+    assert httpx.get(f"{signed_gateway.url}/{sbucket}/pub.txt").content == b"for everyone"
+    grants = signed_s3.get_object_acl(Bucket=sbucket, Key="pub.txt")["Grants"]
+    assert {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+            "Permission": "READ"} in grants
+    # a private object stays unreadable anonymously
+    form = signed_s3.generate_presigned_post(sbucket, "priv.txt", ExpiresIn=300)
+    assert post(form).status_code == 204
+    assert httpx.get(f"{signed_gateway.url}/{sbucket}/priv.txt").status_code == 403

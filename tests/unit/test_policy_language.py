@@ -354,20 +354,3 @@ def test_policy_writes_refused_when_pachyderm_roles_decide():
         refuse({"state": {"identity": Identity("tok", token="tok")}})
     assert info.value.code == "NotImplemented" and "Pachyderm" in info.value.message
 
-
-def test_block_public_acls_refuses_public_acls_only():
-    from gateway.s3 import aclmodel
-    from gateway.s3.errors import S3Error
-    from gateway.s3.publicaccess import PublicAccessBlock, refuse_public_acl
-
-    owner = "c" * 64
-    blocked = Config(public_access_block=PublicAccessBlock(block_public_acls=True).render())
-    public = aclmodel.canned("public-read", owner)
-    refuse_public_acl(Config(), public)  # no block: allowed
-    refuse_public_acl(blocked, aclmodel.canned("private", owner))
-    refuse_public_acl(blocked, None)
-    with pytest.raises(S3Error) as info:
-        refuse_public_acl(blocked, public)
-    assert (info.value.status, info.value.code) == (403, "AccessDenied")
-    with pytest.raises(S3Error):
-        refuse_public_acl(blocked, aclmodel.canned("authenticated-read", owner))
