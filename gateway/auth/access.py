@@ -17,7 +17,6 @@ pachd with auth active, Pachyderm's roles decide inside pachd). The order is AWS
 from __future__ import annotations
 
 import hashlib
-import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -179,19 +178,22 @@ def ignores_public_acls(config: Config) -> bool:
     return bool(block is not None and block.ignore_public_acls)
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode().strip()
+
+
 def owner_of(config: Config | None) -> str | None:
     """The bucket owner's canonical ID; None for a bucket with no recorded owner."""
     if config is None:
         return None
-    raw = config.get("owner")
-    return raw.decode().strip() if raw else None
+    return config.parsed("owner", _text) or None  # type: ignore[return-value]
 
 
 def ownership_of(config: Config | None) -> str:
     """The bucket's ObjectOwnership; a bucket without ownership controls is ``ObjectWriter``
     (as S3 buckets made before 2023)."""
-    raw = config.get("ownership") if config is not None else None
-    return raw.decode().strip() if raw else OBJECT_WRITER
+    value = config.parsed("ownership", _text) if config is not None else None
+    return value or OBJECT_WRITER  # type: ignore[return-value]
 
 
 def bucket_acl(config: Config | None) -> ACL | None:
@@ -208,8 +210,8 @@ async def _policy(facts: RequestFacts) -> str | None:
     if POLICY_HOOK is None or not facts.config:
         return None
     verdict = POLICY_HOOK(facts.config, facts)
-    if inspect.isawaitable(verdict):
-        verdict = await verdict
+    if verdict is not None and not isinstance(verdict, str):
+        verdict = await verdict  # an async hook
     return verdict
 
 

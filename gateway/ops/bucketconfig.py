@@ -77,6 +77,7 @@ _cache: dict[BranchKey, tuple[float, BucketConfig]] = {}
 _documents: dict[tuple[str, bytes], bytes] = {}  # (kind, md5) -> bytes
 _documents_size = 0
 _loading: dict[BranchKey, asyncio.Future] = {}
+_names: dict[str, Ref] = {}  # bucket name -> its branch (names never change meaning)
 
 
 def _key(ref: Ref) -> BranchKey:
@@ -97,7 +98,13 @@ def clear() -> None:
 
 async def load(bucket: str, client: PFS | None = None) -> BucketConfig:
     """All of the bucket's documents (an empty configuration for a missing bucket)."""
-    return await load_ref(read_ref(bucket), client)
+    ref = _names.get(bucket)
+    if ref is None:  # parsing a bucket name costs more than the rest of a cached look-up
+        ref = branch_of(read_ref(bucket))
+        if len(_names) >= MAX_ENTRIES:
+            _names.clear()
+        _names[bucket] = ref
+    return await load_ref(ref, client)
 
 
 async def load_ref(ref: Ref, client: PFS | None = None) -> BucketConfig:

@@ -10,7 +10,7 @@ decision asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from urllib.parse import parse_qsl, quote, unquote
 
 from starlette.types import Scope
@@ -33,6 +33,31 @@ access.IGNORE_PUBLIC_ACLS = bucketpolicy.ignore_public_acls
 COPY_SOURCE_OPERATIONS = ("CopyObject", "UploadPartCopy")
 
 
+class LazyHeaders(Mapping[str, str]):
+    """The request's headers by lower-case name, decoded only if a decision reads one (most
+    decisions never do: the owner's requests, buckets without policy conditions)."""
+
+    __slots__ = ("_raw", "_decoded")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._decoded is None:
+            self._decoded = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self._raw}
+        return self._decoded
+
+    def __getitem__(self, name: str) -> str:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def principal(scope: Scope) -> Principal | None:
     return scope.get("state", {}).get(PRINCIPAL)
 
@@ -47,7 +72,7 @@ async def check(scope: Scope, operation: str, bucket: str, key: str,
     if who is None:
         return
     params = dict(query)
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    headers = LazyHeaders(scope["headers"])
     action = ACTIONS.get(operation, "s3:" + operation)
     version_id = params.get("versionId")
     if version_id is not None:
@@ -55,7 +80,7 @@ async def check(scope: Scope, operation: str, bucket: str, key: str,
     bucket, key = unquote(bucket), unquote(key) or None
     await access.authorize(await _facts(scope, who, operation, action, bucket, key, version_id,
                                         headers, params))
-    if operation in COPY_SOURCE_OPERATIONS and "x-amz-copy-source" in headers:
+    if operation in COPY_SOURCE_OPERATIONS and "x-amz-copy-source" in headers:  # (reads them)
         source = _copy_source(headers["x-amz-copy-source"])
         if source is not None:
             src_bucket, src_key, src_version = source
