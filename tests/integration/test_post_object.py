@@ -309,3 +309,56 @@ def test_acl_field_makes_a_public_object(signed_gateway, signed_s3, sbucket):
     form = signed_s3.generate_presigned_post(sbucket, "priv.txt", ExpiresIn=300)
     assert post(form).status_code == 204
     assert httpx.get(f"{signed_gateway.url}/{sbucket}/priv.txt").status_code == 403
+
+
+@pytest.fixture(scope="module")
+def pfsd_address(tmp_path_factory):
+    from tests.pfsd.conftest import start_pfsd
+
+    tmp = tmp_path_factory.mktemp("postpfsd")
+    server = start_pfsd(tmp / "data", listen=f"unix://{tmp / 'pfsd.sock'}")
+    yield server.address
+    server.stop()
+
+
+@pytest.mark.parametrize("extensions", [True, False], ids=["pfsd", "pachd-fallback"])
+def test_form_upload_in_process(pfsd_address, extensions):
+    """The same write with pfsd's extensions on and off (off: the client behaves as against
+    pachd): a file past the policy's content-length-range leaves nothing, one inside it is
+    written with its metadata, in one commit each."""
+    import asyncio
+
+    from gateway import context
+    from gateway.pfs.client import PFS
+    from gateway.server.app import create_app
+
+    name = f"master.{unique_repo()}"
+    doc = {"expiration": (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "conditions": [["starts-with", "$key", "in/"], ["content-length-range", 0, 8],
+                          {"content-type": "text/plain"}]}
+    fields = {"key": "in/${filename}", "Content-Type": "text/plain",
+              "policy": base64.b64encode(json.dumps(doc).encode()).decode()}
+
+    async def main() -> None:
+        client = PFS(pfsd_address, extensions=extensions)
+        context.set_pfs(client)
+        try:
+            transport = httpx.ASGITransport(app=create_app(pfsd_address))
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+                assert (await http.put(f"/{name}")).status_code == 200
+                files = [*((k, (None, v)) for k, v in fields.items()),
+                         ("file", ("big.txt", b"x" * 9, "text/plain"))]
+                r = await http.post(f"/{name}", files=files)
+                assert r.status_code == 400 and b"EntityTooLarge" in r.content
+                assert (await http.head(f"/{name}/in/big.txt")).status_code == 404
+                files[-1] = ("file", ("ok.txt", b"12345678", "text/plain"))
+                r = await http.post(f"/{name}", files=files)
+                assert r.status_code == 204, r.text
+                got = await http.get(f"/{name}/in/ok.txt")
+                assert got.content == b"12345678" and got.headers["content-type"] == "text/plain"
+                assert r.headers["etag"] == got.headers["etag"]
+        finally:
+            context.set_pfs(None)
+            await client.close()
+
+    asyncio.run(main())
