@@ -337,3 +337,14 @@ def test_ignore_public_acls(gw, owner, bucket):
     assert anonymous_get(gw, bucket, "shared").status_code == 403
     owner.delete_public_access_block(Bucket=bucket)
     assert anonymous_get(gw, bucket, "shared").status_code == 200
+
+
+def test_owner_cannot_lock_itself_out(owner, bucket):
+    owner.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}))
+    assert code_of(lambda: owner.get_object(Bucket=bucket, Key="public/a.txt")) == "AccessDenied"
+    assert code_of(lambda: owner.list_objects_v2(Bucket=bucket)) == "AccessDenied"
+    assert "Deny" in owner.get_bucket_policy(Bucket=bucket)["Policy"]  # the owner keeps these
+    owner.delete_bucket_policy(Bucket=bucket)
+    assert owner.get_object(Bucket=bucket, Key="public/a.txt")["Body"].read() == b"public data"
