@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from gateway.auth.conditions import (
@@ -178,7 +178,9 @@ def parse(document: bytes | str, bucket_names: Iterable[str] = (),
     if not isinstance(raw, list) or not raw:
         raise PolicyError("Missing required field Statement")
     names = tuple(bucket_names)
-    statements = tuple(_statement(s, names, known_ids) for s in raw)
+    # Policy variables (${aws:username}) exist only in 2012-10-17: before, "${" is literal.
+    variables = version == "2012-10-17"
+    statements = tuple(_statement(s, names, known_ids, variables) for s in raw)
     sids = [s.sid for s in statements if s.sid is not None]
     if len(sids) != len(set(sids)):
         raise PolicyError("Statement IDs (SID) in a single policy must be unique")
@@ -195,7 +197,7 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _statement(raw: object, bucket_names: tuple[str, ...],
-               known_ids: Collection[str] | None) -> Statement:
+               known_ids: Collection[str] | None, variables: bool = True) -> Statement:
     if not isinstance(raw, dict):
         raise PolicyError("Statement must be an object")
     unknown = set(raw) - _STATEMENT_KEYS
@@ -213,10 +215,13 @@ def _statement(raw: object, bucket_names: tuple[str, ...],
     resources, not_resource = _either(raw, "Resource", "NotResource")
     who = _principals(principal, known_ids)
     action_patterns = tuple(_action(a) for a in _strings(actions, "Action"))
-    resource_patterns = tuple(_resource(r, bucket_names) for r in _strings(resources, "Resource"))
+    resource_patterns = tuple(_resource(r, bucket_names, variables)
+                              for r in _strings(resources, "Resource"))
     if not not_action and not not_resource:
         _check_applicable(action_patterns, resource_patterns)
     conditions = parse_block(raw["Condition"]) if "Condition" in raw else ()
+    if not variables:
+        conditions = tuple(_literal(c) for c in conditions)
     return Statement(sid, effect == "Allow", who, not_principal, action_patterns, not_action,
                      resource_patterns, not_resource, conditions)
 
@@ -274,8 +279,16 @@ def _action(text: str) -> Pattern:
     return Pattern(text, ignore_case=True)  # action names are case-insensitive
 
 
-def _resource(text: str, bucket_names: tuple[str, ...]) -> Pattern:
-    check_variables(text)
+def _literal(condition: Condition) -> Condition:
+    """A condition whose string values take ``${...}`` literally (Version 2008-10-17)."""
+    values = tuple(Pattern(v.text, v.ignore_case, v.wild) if isinstance(v, Pattern) else v
+                   for v in condition.values)
+    return replace(condition, values=values)
+
+
+def _resource(text: str, bucket_names: tuple[str, ...], variables: bool = True) -> Pattern:
+    if variables:
+        check_variables(text)
     if text != "*" and not text.startswith(S3_ARN):
         raise PolicyError("Policy has invalid resource")
     bucket = text[len(S3_ARN):].split("/", 1)[0] if text != "*" else "*"
@@ -287,7 +300,7 @@ def _resource(text: str, bucket_names: tuple[str, ...]) -> Pattern:
         if not any(probe.match(name) for name in bucket_names) and \
                 not any(Pattern(text).match(S3_ARN + name) for name in bucket_names):
             raise PolicyError("Policy has invalid resource")
-    return Pattern(text, variables=True)
+    return Pattern(text, variables=variables)
 
 
 def _check_applicable(actions: tuple[Pattern, ...], resources: tuple[Pattern, ...]) -> None:

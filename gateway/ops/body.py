@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED
 from gateway.pfs.client import MD5_EXPECT_KEY, PFS, Md5Report, Ref, add_file, delete_file
 from gateway.pfs.errors import FailedPrecondition
-from gateway.pfs.wire import add_file_prefix
+from gateway.pfs.wire import AddFileChunk
 from gateway.s3 import checksums, chunked, errors
 from generated.pfs import pfs_pb2 as pb
 
@@ -110,7 +110,7 @@ class UploadBody:
                 self.digests.update(piece)
             yield bytes(block[0]) if len(block) == 1 else b"".join(block)
 
-    async def file_ops(self, path: str) -> AsyncIterator[pb.ModifyFileRequest | bytes]:
+    async def file_ops(self, path: str) -> AsyncIterator[pb.ModifyFileRequest | AddFileChunk]:
         """ModifyFile operations that make the file at ``path`` hold this body.
 
         DeleteFile comes first, always: AddFile appends to an existing file, and a racing write
@@ -118,9 +118,9 @@ class UploadBody:
         body still adds the (empty) file. The caller adds its own operations, then calls
         :meth:`verify` before the stream completes.
 
-        AddFile operations come as their wire bytes (the body joined once, see
-        :func:`gateway.pfs.wire.add_file_prefix`); a big block is digested on a worker thread while
-        it is sent and the next one is read.
+        AddFile operations come as :class:`gateway.pfs.wire.AddFileChunk` objects of the pieces read
+        (joined once into wire bytes for gRPC, handed over as they are to pfsd in this process);
+        a big block is digested on a worker thread while it is sent and the next one is read.
         """
         yield delete_file(path)
         empty = True
@@ -137,7 +137,7 @@ class UploadBody:
                     digesting = loop.run_in_executor(None, self._digest, block)
                 else:
                     self._digest(block)  # small, or only counted (pfsd hashes: see above)
-                yield b"".join([add_file_prefix(path, size), *block])
+                yield AddFileChunk(path, block)
             if digesting is not None:
                 await digesting
                 digesting = None

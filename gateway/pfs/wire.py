@@ -25,6 +25,41 @@ def add_file_prefix(path: str, size: int) -> bytes:
     return _field(2, len(add) + len(value) + size) + add + value  # ModifyFileRequest.add_file
 
 
+class AddFileChunk:
+    """``ModifyFileRequest{add_file: {path, raw: {value}}}`` whose value is ``pieces`` in order.
+
+    Sent over gRPC it serializes to :func:`add_file_prefix` plus the pieces, joined once. Handed
+    to pfsd in this process (gateway.pfs.local passes requests through unserialized) it reads
+    like the message it stands for, and pfsd takes the bytes from ``raw.pieces`` as they are:
+    an upload's bytes are then never copied between the socket and pfsd's content store.
+    """
+
+    __slots__ = ("path", "pieces")
+
+    def __init__(self, path: str, pieces: list) -> None:
+        self.path = path
+        self.pieces = pieces
+
+    def WhichOneof(self, group: str) -> str:  # noqa: N802 - protobuf's name
+        return "add_file" if group == "body" else "raw"
+
+    @property
+    def add_file(self) -> AddFileChunk:
+        return self
+
+    @property
+    def raw(self) -> AddFileChunk:
+        return self
+
+    @property
+    def value(self) -> bytes:
+        return b"".join(self.pieces)
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 - protobuf's name
+        size = sum(map(len, self.pieces))
+        return b"".join([add_file_prefix(self.path, size), *self.pieces])
+
+
 def _field(number: int, length: int) -> bytes:
     """The tag and length of a length-delimited protobuf field."""
     return _varint(number << 3 | 2) + _varint(length)
@@ -40,7 +75,8 @@ def _varint(n: int) -> bytes:
 
 
 def serialize(request) -> bytes:
-    # ModifyFile takes messages, or their wire bytes already encoded (see add_file_prefix)
+    # ModifyFile takes messages, their wire bytes already encoded (see add_file_prefix), or
+    # AddFileChunks (which encode themselves)
     return request if isinstance(request, bytes) else request.SerializeToString()
 
 

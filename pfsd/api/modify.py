@@ -155,13 +155,21 @@ class ModifyServicer:
                 if target is None:
                     raise errors.invalid("ModifyFile: set_commit must come first")
                 if which == "add_file":
-                    if req.add_file.WhichOneof("source") == "url":
+                    add = req.add_file
+                    if add.WhichOneof("source") == "url":
                         raise errors.unimplemented("AddFile from a URL is not supported by pfsd")
-                    path = clean_path(req.add_file.path)
+                    path = clean_path(add.path)
                     base = None
                     if staging.builder is None or staging.builder_path != path:
                         base = self._current(staging, target, path)
-                    await staging.append(path, req.add_file.raw.value, base)
+                    # A caller in this process (the gateway hosting pfsd) may hand the value
+                    # over as the list of buffers it read (`raw.pieces`): taken without a copy.
+                    pieces = getattr(add.raw, "pieces", None)
+                    if pieces is None:
+                        await staging.append(path, add.raw.value, base)
+                    else:
+                        for piece in pieces or (b"",):
+                            await staging.append(path, piece, base)
                 elif which == "delete_file":
                     await staging.close_file()
                     staging.delete(clean_path(req.delete_file.path))

@@ -241,6 +241,17 @@ def test_policy_variable_in_resource():
     assert decide(policy, Facts(action="s3:PutObject", key="home/KEY1/x")) is None
 
 
+def test_policy_variables_only_in_2012_10_17():
+    statement = stmt(principal={"AWS": "KEY1"}, resource="arn:aws:s3:::data/home/${aws:username}/*",
+                     Condition={"StringEquals": {"aws:Referer": "${aws:username}"}})
+    facts = {"key": "home/KEY1/x", "principal": "KEY1", "headers": {"referer": "KEY1"}}
+    assert decide(doc(statement), Facts(**facts)) == "Allow"
+    assert decide(doc(statement, version="2008-10-17"), Facts(**facts)) is None
+    literal = {"key": "home/${aws:username}/x", "principal": "KEY1",
+               "headers": {"referer": "${aws:username}"}}
+    assert decide(doc(statement, version="2008-10-17"), Facts(**literal)) == "Allow"
+
+
 def cond(condition: dict, **facts) -> str | None:
     return decide(doc(stmt(action="s3:*", Condition=condition)), Facts(**facts))
 
