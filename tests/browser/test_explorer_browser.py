@@ -141,6 +141,17 @@ def test_browse_follow_links_download_and_screenshots(browser, endpoint, s3, buc
     shot(browser, "8-phone-object")
 
 
+def submit(driver, button_xpath: str) -> None:
+    """Click a form's button and wait for the next page (no element of this one is kept)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.XPATH, button_xpath).click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def test_upload_a_file_and_create_a_folder_with_the_forms(browser, endpoint, s3, bucket, tmp_path):
     """The folder page's plain forms, in a browser with JavaScript off: a file chosen in the
     file input is uploaded (one commit), a folder is created, both shown after the redirect."""
@@ -151,7 +162,7 @@ def test_upload_a_file_and_create_a_folder_with_the_forms(browser, endpoint, s3,
     chosen.write_bytes(b"uploaded by Chromium\n")
     browser.get(f"{endpoint}/~/explorer/b/{bucket}/inbox/")
     browser.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(chosen))
-    browser.find_element(By.XPATH, '//button[text()="Upload"]').click()
+    submit(browser, '//button[text()="Upload"]')
     assert browser.find_element(By.CSS_SELECTOR, ".notice").text == "Uploaded 1 file."
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table a")]
     assert names == ["first.txt", "from browser.txt"]
@@ -160,7 +171,7 @@ def test_upload_a_file_and_create_a_folder_with_the_forms(browser, endpoint, s3,
         b"uploaded by Chromium\n"
 
     browser.find_element(By.NAME, "name").send_keys("photos")
-    browser.find_element(By.XPATH, '//button[text()="Create folder"]').click()
+    submit(browser, '//button[text()="Create folder"]')
     assert browser.find_element(By.CSS_SELECTOR, ".notice").text == "Folder created."
     assert "photos/" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table a")]
     assert s3.head_object(Bucket=bucket, Key="inbox/photos/")["ContentLength"] == 0
@@ -168,6 +179,6 @@ def test_upload_a_file_and_create_a_folder_with_the_forms(browser, endpoint, s3,
     assert browser.title == f"{bucket}/inbox/ · PFS S3 gateway"
     # a name PFS cannot hold: the error is shown on the folder page
     browser.find_element(By.NAME, "name").send_keys("no*globs")
-    browser.find_element(By.XPATH, '//button[text()="Create folder"]').click()
+    submit(browser, '//button[text()="Create folder"]')
     assert "glob" in browser.find_element(By.CSS_SELECTOR, ".error").text.lower()
     shot(browser, "9-upload-error")
