@@ -362,3 +362,24 @@ def test_form_upload_in_process(pfsd_address, extensions):
             await client.close()
 
     asyncio.run(main())
+
+
+def test_cross_site_forms_on_the_anonymous_gateway_need_a_cors_rule(endpoint, s3, bucket):
+    """Another site's page could post a form to a local anonymous gateway (a form POST is not
+    preflighted): refused unless the bucket's CORS rules let that origin POST."""
+    url = f"{endpoint}/{bucket}"
+    evil = {"Origin": "http://evil.example"}
+    r = post({"url": url, "fields": {"key": "x.txt"}}, headers=evil)
+    assert r.status_code == 403 and "Cross-site form upload refused" in r.text
+    r = post({"url": url, "fields": {"key": "x.txt"}}, headers={"Origin": "null"})
+    assert r.status_code == 403
+    assert missing(s3, bucket, "x.txt")
+    host = endpoint.split("://", 1)[1]
+    r = post({"url": url, "fields": {"key": "same.txt"}}, headers={"Origin": f"http://{host}"})
+    assert r.status_code == 204, r.text
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["http://app.example"], "AllowedMethods": ["POST"]}]})
+    r = post({"url": url, "fields": {"key": "app.txt"}}, headers={"Origin": "http://app.example"})
+    assert r.status_code == 204, r.text
+    assert r.headers["access-control-allow-origin"] == "http://app.example"
+    assert post({"url": url, "fields": {"key": "x.txt"}}, headers=evil).status_code == 403
