@@ -22,6 +22,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
@@ -39,18 +40,34 @@ V2_FIELDS = ("awsaccesskeyid", "signature")
 @dataclass(frozen=True)
 class FormAuth:
     """What a form upload's handler needs to decide who may write: the authenticator (key pairs,
-    pachd), and ``authorize(access_key or None, bucket, key)``, the access decision for
-    s3:PutObject (an ACL or bucket policy may let an unsigned form write)."""
+    pachd), ``authorize(access_key or None, bucket, key)``, the access decision for
+    s3:PutObject (an ACL or bucket policy may let an unsigned form write), and whether CORS
+    rules let another site's page post (see :func:`cross_site`)."""
 
-    auth: Authenticator
+    auth: Authenticator | None  # None: a gateway without authentication
     authorize: Callable[[str | None, str, str], Awaitable[None]]
+    cors_allows_post: Callable[[str, str], Awaitable[bool]]  # (origin, bucket)
 
     async def required(self) -> bool:
         """Whether this gateway wants signatures (key pairs configured, or pachd auth active)."""
-        return bool(self.auth.credentials) or await self.token_mode()
+        return self.auth is not None and (bool(self.auth.credentials) or await self.token_mode())
 
     async def token_mode(self) -> bool:
-        return self.auth.pachd is not None and await self.auth.pachd.active()
+        return self.auth is not None and self.auth.pachd is not None and await self.auth.pachd.active()
+
+
+def cross_site(origin: str | None, host: str | None) -> bool:
+    """Whether a browser's ``Origin`` is another site than the gateway (``Host``) it posts to.
+
+    On the anonymous default a form POST is a "simple" cross-origin request (no preflight), so
+    any page a user visits could otherwise write into their local gateway's buckets: an
+    unsigned form from another site is accepted only where the bucket's CORS rules allow that
+    origin to POST (a signed form proves its key holder meant it)."""
+    if origin is None:
+        return False  # not a browser's cross-origin request (browsers send Origin on POST)
+    if origin == "null":
+        return True  # a sandboxed page or a file: URL
+    return urlsplit(origin).netloc.lower() != (host or "").lower()
 
 
 def is_form_upload(scope: Scope) -> bool:

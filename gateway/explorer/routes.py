@@ -72,8 +72,11 @@ def build(auth: Authenticator | None, idle: float = 0) -> Starlette:
         body = env.get_template(name).render(request=request, **values)
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
-    def page(fn):
-        """Login check, the session's pachd token on PFS calls, errors as HTML pages."""
+    keys_decide = auth is not None and bool(auth.credentials)
+
+    def page(fn, reads: str | None = None):
+        """Login check, the session's pachd token on PFS calls, errors as HTML pages; ``reads``
+        ("bucket", "history"): the page reads its bucket, so the access decision is asked."""
 
         async def endpoint(request: Request) -> Response:
             sess = None
@@ -86,6 +89,9 @@ def build(auth: Authenticator | None, idle: float = 0) -> Starlette:
                 request.scope["explorer_session"] = sess
             token = request_token.set(sess.token) if sess is not None and sess.token else None
             try:
+                if reads is not None:
+                    await uploads.may_read(request, request.path_params["bucket"],
+                                           request.path_params.get("path", ""), reads, keys_decide)
                 resp = await fn(request)
                 if idle and sess is not None and time.time() - sess.seen >= min(60.0, idle / 4):
                     renewed = session.renewed(auth, sess)  # the idle clock restarts
@@ -150,7 +156,6 @@ def build(auth: Authenticator | None, idle: float = 0) -> Starlette:
         if folder and not folder.endswith("/"):
             raise errors.S3Error(404, "NotFound", "No such explorer page.")
         sess = request.scope.get("explorer_session")
-        keys_decide = auth is not None and bool(auth.credentials)
         try:
             if what == "upload":
                 done = {"uploaded": len(await uploads.upload(request, sess, bucket, folder, keys_decide))}
@@ -241,12 +246,12 @@ def build(auth: Authenticator | None, idle: float = 0) -> Starlette:
         Route(PREFIX + "/login", login_form, methods=["GET"]),
         Route(PREFIX + "/login", login, methods=["POST"]),
         Route(PREFIX + "/logout", logout, methods=["POST"]),
-        Route(PREFIX + "/b/{bucket}/{path:path}", page(browse)),
-        Route(PREFIX + "/raw/{bucket}/{path:path}", page(raw)),
+        Route(PREFIX + "/b/{bucket}/{path:path}", page(browse, "bucket")),
+        Route(PREFIX + "/raw/{bucket}/{path:path}", page(raw, "bucket")),
         Route(PREFIX + "/upload/{bucket}/{path:path}", page(upload_page), methods=["POST"]),
         Route(PREFIX + "/mkdir/{bucket}/{path:path}", page(mkdir_page), methods=["POST"]),
-        Route(PREFIX + "/history/{bucket}/{path:path}", page(history_page)),
-        Route(PREFIX + "/diff/{bucket}/{path:path}", page(diff_page)),
+        Route(PREFIX + "/history/{bucket}/{path:path}", page(history_page, "history")),
+        Route(PREFIX + "/diff/{bucket}/{path:path}", page(diff_page, "history")),
     ]
 
     async def not_found(request: Request, exc) -> Response:

@@ -25,7 +25,7 @@ from gateway import context
 from gateway.auth.access import Principal, RequestFacts, authorize
 from gateway.explorer import PREFIX
 from gateway.explorer.session import SESSION_TTL, Session
-from gateway.ops import bucketconfig
+from gateway.ops import acls, bucketconfig
 from gateway.ops.body import UploadBody
 from gateway.ops.upload import write_object
 from gateway.pfs import metadata
@@ -80,6 +80,26 @@ async def _may_write(request: Request, sess: Session | None, bucket: str, key: s
         action="s3:PutObject", bucket=bucket, key=key, principal=Principal.of(sess.access_key),
         config=await bucketconfig.load(bucket), source_ip=client.host if client else None,
         secure=request.url.scheme == "https", operation="PutObject"))
+
+
+async def may_read(request: Request, bucket: str, path: str, what: str, keys_decide: bool) -> None:
+    """The access decision for a page that reads ``bucket`` (a folder, an object, history), as
+    for the logged-in key's ListBucket / GetObject / ListBucketVersions: the explorer shows a
+    key what S3 would let it read, no more (key pairs only, as for writes)."""
+    sess = request.scope.get("explorer_session")
+    if not keys_decide or sess is None or sess.token is not None:
+        return
+    key = path if path and not path.endswith("/") else None
+    if what == "history":
+        action, key = "s3:ListBucketVersions", None
+    else:
+        action = "s3:GetObject" if key is not None else "s3:ListBucket"
+    client = request.client
+    await authorize(RequestFacts(
+        action=action, bucket=bucket, key=key, principal=Principal.of(sess.access_key),
+        config=await bucketconfig.load(bucket), source_ip=client.host if client else None,
+        secure=request.url.scheme == "https", operation="Explorer",
+        object_acl=acls.object_acl_reader(bucket, key)))
 
 
 async def upload(request: Request, sess: Session | None, bucket: str, folder: str,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.auth import access, pachdroles
 from gateway.auth.access import BUCKET_OWNER_ENFORCED, BUCKET_OWNER_PREFERRED, Principal
@@ -26,7 +26,7 @@ from gateway.ops import bucketconfig
 from gateway.ops.objects import current_object, etag_of
 from gateway.pfs import metacache, metadata
 from gateway.pfs.client import Ref, Requirement
-from gateway.pfs.errors import ConditionFailed
+from gateway.pfs.errors import ConditionFailed, PFSError
 from gateway.pfs.refs import at_version, read_ref, write_ref
 from gateway.s3 import acl, errors, publicaccess
 from gateway.s3.aclmodel import ACL, private
@@ -288,6 +288,24 @@ async def set_ownership_controls(bucket: str, value: str | None) -> None:
 
 
 # -- objects -------------------------------------------------------------------------------
+
+def object_acl_reader(bucket: str, key: str | None,
+                      version_id: str | None = None) -> Callable[[], Awaitable[ACL | None]]:
+    """For :class:`~gateway.auth.access.RequestFacts`: the object's stored ACL, read (from its
+    sidecar) only if the decision asks; None when it has none or cannot be read."""
+
+    async def read() -> ACL | None:
+        if key is None:
+            return None
+        try:
+            ref = at_version(read_ref(bucket), version_id)
+            meta = await metadata.read(pfs(), ref, object_path(key))
+        except (errors.S3Error, PFSError):
+            return None
+        return ACL.decode(meta.acl) if meta.acl else None
+
+    return read
+
 
 async def object_acl(bucket: str, key: str, version_id: str | None) -> bytes:
     ref = at_version(read_ref(bucket), version_id)

@@ -62,6 +62,7 @@ async def post_object(req: Request, client: PFS, bucket: str) -> tuple[Written, 
         raise postform.missing_field("key")
     policy = postpolicy.parse(fields["policy"]) if "policy" in fields else None
     identity = await _identity(state, fields)
+    await _refuse_cross_site(req, state, bucket, identity)
     if policy is not None:
         policy.check_form(fields, bucket, datetime.now(UTC))
     key = fields["key"].replace(FILENAME, part.filename or "")
@@ -106,6 +107,19 @@ async def _identity(state: dict, fields: dict[str, str]) -> Identity | None:
     else:
         identity = None
     return identity
+
+
+async def _refuse_cross_site(req: Request, state: dict, bucket: str, identity: Identity | None) -> None:
+    """On a gateway that reads no signatures, an unsigned form from another site's page is
+    refused unless CORS rules let that origin POST (:func:`gateway.auth.postform.cross_site`)."""
+    form_auth: postform.FormAuth | None = state.get(postform.FORM_AUTH)
+    if form_auth is None or identity is not None or await form_auth.required():
+        return
+    origin = req.headers.get("origin")
+    if postform.cross_site(origin, req.headers.get("host")) and \
+            not await form_auth.cors_allows_post(origin or "null", bucket):
+        raise errors.access_denied("Cross-site form upload refused: no CORS rule of this bucket "
+                                   "(or the gateway's default rule) allows POST from this origin.")
 
 
 def _metadata(fields: dict[str, str]) -> metadata.ObjectMeta:

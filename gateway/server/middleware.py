@@ -22,6 +22,7 @@ from gateway.auth.access import Principal
 from gateway.auth.authenticator import CHUNK_VALIDATOR, PAYLOAD_VERIFIED, Authenticator, verify_payload
 from gateway.ops import acls
 from gateway.pfs.client import request_token
+from gateway.pfs.errors import PFSError
 from gateway.s3 import errors
 from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
@@ -182,14 +183,18 @@ class RequestContext:
                 await security.docs(self.app, scope, receive_wrapper, send_wrapper)
             else:
                 receive_app = receive_wrapper
-                if self.auth is None or path.startswith(PUBLIC_PREFIXES):
+                if path.startswith(PUBLIC_PREFIXES):
                     pass
                 elif scope["method"] == "POST" and postform.is_form_upload(scope):
                     # a browser form upload: its signature is inside the body, checked by the
                     # handler, which then asks the access decision (POST Object)
                     state[postform.FORM_AUTH] = postform.FormAuth(
-                        self.auth, functools.partial(authorization.check_form, scope))
-                    state[acls.DIRECTORY] = self.auth.directory
+                        self.auth, functools.partial(authorization.check_form, scope),
+                        self._cors_allows_post)
+                    if self.auth is not None:
+                        state[acls.DIRECTORY] = self.auth.directory
+                elif self.auth is None:
+                    pass
                 else:
                     identity = await self.auth.authenticate(scope, anonymous=True)
                     if identity is not None:
@@ -227,6 +232,16 @@ class RequestContext:
             if log.isEnabledFor(logging.INFO):
                 _access_log(scope, operation, sent["status"], body["bytes"], sent["bytes"],
                             elapsed, request_id)
+
+    async def _cors_allows_post(self, origin: str, bucket: str) -> bool:
+        """Whether the bucket's CORS rules (or the default rule) let ``origin`` POST."""
+        if self.cors is None:
+            return False
+        try:
+            rules = await self.cors.rules(bucket)
+        except (S3Error, PFSError):
+            return False
+        return rules is not None and rules.actual(origin, "POST") is not None
 
     async def _health(self, path: str, send: Send) -> None:
         ok = True

@@ -268,3 +268,29 @@ def test_buckets_no_key_owns_stay_open_to_every_key(signed_gateway, a, b, url):
     assert a.get_bucket_acl(Bucket=bucket)["Owner"]["ID"] == "pachyderm"
     assert anon("GET", f"{url}/{bucket}")[0] == 403
     assert code(lambda: b.create_bucket(Bucket=bucket)) == "BucketAlreadyOwnedByYou"
+
+
+def explorer_login(url: str, ak: str, sk: str) -> httpx.Client:
+    import re
+
+    c = httpx.Client(base_url=url, timeout=30)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/~/explorer/login").text).group(1)
+    assert c.post("/~/explorer/login", data={"csrf": csrf, "access_key": ak, "secret_key": sk}).status_code == 303
+    return c
+
+
+def test_the_explorer_shows_a_key_what_s3_would(a, url):
+    bucket = new_bucket(a, ObjectOwnership="ObjectWriter")
+    a.put_object(Bucket=bucket, Key="docs/private.txt", Body=b"no")
+    a.put_object(Bucket=bucket, Key="docs/public.txt", Body=b"yes", ACL="public-read")
+    mine, theirs = explorer_login(url, AK, SK), explorer_login(url, AK2, SK2)
+    try:
+        for path in (f"/b/{bucket}/", f"/b/{bucket}/docs/private.txt", f"/raw/{bucket}/docs/private.txt",
+                     f"/history/{bucket}/"):
+            assert mine.get("/~/explorer" + path).status_code == 200, path
+            r = theirs.get("/~/explorer" + path)
+            assert r.status_code == 403 and "AccessDenied" in r.text, path
+        assert theirs.get(f"/~/explorer/raw/{bucket}/docs/public.txt").content == b"yes"
+    finally:
+        mine.close()
+        theirs.close()

@@ -254,13 +254,13 @@ def test_anonymous_gateway_and_bad_forms(endpoint, s3, bucket):
     r = post({"url": url, "fields": {"key": "free/${filename}"}}, b"anon", filename="f.txt")
     assert r.status_code == 204, r.text
     assert s3.get_object(Bucket=bucket, Key="free/f.txt")["Body"].read() == b"anon"
-    r = httpx.post(url, content=b"key=a", headers={"Content-Type": "text/plain"})
+    r = httpx.post(url, content=b"key=a", headers={"Content-Type": "text/plain"}, timeout=30)
     assert r.status_code == 412 and error_code(r) == "PreconditionFailed"
-    r = httpx.post(url, files=[("key", (None, "nofile"))])
+    r = httpx.post(url, files=[("key", (None, "nofile"))], timeout=30)
     assert r.status_code == 400 and error_code(r) == "InvalidArgument"
-    r = httpx.post(url, files=[("file", ("f", b"x"))])
+    r = httpx.post(url, files=[("file", ("f", b"x"))], timeout=30)
     assert r.status_code == 400 and error_code(r) == "InvalidArgument" and "'key'" in r.text
-    r = httpx.post(url, content=b"--b\r\nnot a form", headers={
+    r = httpx.post(url, content=b"--b\r\nnot a form", timeout=30, headers={
         "Content-Type": "multipart/form-data; boundary=b"})
     assert r.status_code == 400 and error_code(r) in ("MalformedPOSTRequest", "InvalidArgument")
     r = post({"url": url, "fields": {"key": "p.txt", "policy": "not base64!"}})
@@ -301,14 +301,14 @@ def test_acl_field_makes_a_public_object(signed_gateway, signed_s3, sbucket):
                                              Conditions=[{"acl": "public-read"}])
     r = post(form, b"for everyone")
     assert r.status_code == 204, r.text
-    assert httpx.get(f"{signed_gateway.url}/{sbucket}/pub.txt").content == b"for everyone"
+    assert httpx.get(f"{signed_gateway.url}/{sbucket}/pub.txt", timeout=30).content == b"for everyone"
     grants = signed_s3.get_object_acl(Bucket=sbucket, Key="pub.txt")["Grants"]
     assert {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
             "Permission": "READ"} in grants
     # a private object stays unreadable anonymously
     form = signed_s3.generate_presigned_post(sbucket, "priv.txt", ExpiresIn=300)
     assert post(form).status_code == 204
-    assert httpx.get(f"{signed_gateway.url}/{sbucket}/priv.txt").status_code == 403
+    assert httpx.get(f"{signed_gateway.url}/{sbucket}/priv.txt", timeout=30).status_code == 403
 
 
 @pytest.fixture(scope="module")
@@ -362,3 +362,24 @@ def test_form_upload_in_process(pfsd_address, extensions):
             await client.close()
 
     asyncio.run(main())
+
+
+def test_cross_site_forms_on_the_anonymous_gateway_need_a_cors_rule(endpoint, s3, bucket):
+    """Another site's page could post a form to a local anonymous gateway (a form POST is not
+    preflighted): refused unless the bucket's CORS rules let that origin POST."""
+    url = f"{endpoint}/{bucket}"
+    evil = {"Origin": "http://evil.example"}
+    r = post({"url": url, "fields": {"key": "x.txt"}}, headers=evil)
+    assert r.status_code == 403 and "Cross-site form upload refused" in r.text
+    r = post({"url": url, "fields": {"key": "x.txt"}}, headers={"Origin": "null"})
+    assert r.status_code == 403
+    assert missing(s3, bucket, "x.txt")
+    host = endpoint.split("://", 1)[1]
+    r = post({"url": url, "fields": {"key": "same.txt"}}, headers={"Origin": f"http://{host}"})
+    assert r.status_code == 204, r.text
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["http://app.example"], "AllowedMethods": ["POST"]}]})
+    r = post({"url": url, "fields": {"key": "app.txt"}}, headers={"Origin": "http://app.example"})
+    assert r.status_code == 204, r.text
+    assert r.headers["access-control-allow-origin"] == "http://app.example"
+    assert post({"url": url, "fields": {"key": "x.txt"}}, headers=evil).status_code == 403

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -80,10 +81,17 @@ def test_boto3_default_presigned_get_and_put(gw, s3a, v2bucket):
     assert (r.status_code, r.content) == (200, b"via sigv2 url")
     r = httpx.get(url.replace("text%2Fx-test", "text%2Fhtml"))
     assert (r.status_code, error_code(r)) == (403, "SignatureDoesNotMatch")
-    # the second configured pair, and a wrong secret
+    # the second configured pair: its signature passes, and it is another S3 user, so the first
+    # key's object is AccessDenied (not SignatureDoesNotMatch) until the bucket policy grants it
     other = default_boto3(gw, AK2, SK2).generate_presigned_url(
         "get_object", Params={"Bucket": v2bucket, "Key": "pre/put.txt"}, ExpiresIn=300)
+    r = httpx.get(other)
+    assert (r.status_code, error_code(r)) == (403, "AccessDenied")
+    s3a.put_bucket_policy(Bucket=v2bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": AK2}, "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{v2bucket}/pre/*"}]}))
     assert httpx.get(other).content == b"via sigv2 url"
+    # and a wrong secret
     wrong = default_boto3(gw, AK, "wrong").generate_presigned_url(
         "put_object", Params={"Bucket": v2bucket, "Key": "pre/wrong.txt"}, ExpiresIn=300)
     r = httpx.put(wrong, content=b"must not land")
