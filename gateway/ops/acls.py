@@ -23,10 +23,10 @@ from gateway.auth import access, pachdroles
 from gateway.auth.access import BUCKET_OWNER_ENFORCED, BUCKET_OWNER_PREFERRED, Principal
 from gateway.context import pfs, request
 from gateway.ops import bucketconfig
-from gateway.ops.objects import current_object, etag_of
-from gateway.pfs import metacache, metadata
-from gateway.pfs.client import Ref, Requirement
-from gateway.pfs.errors import ConditionFailed, PFSError
+from gateway.ops.objects import current_object, replace_metadata
+from gateway.pfs import metadata
+from gateway.pfs.client import Requirement
+from gateway.pfs.errors import PFSError
 from gateway.pfs.refs import at_version, read_ref, write_ref
 from gateway.s3 import acl, errors, publicaccess
 from gateway.s3.aclmodel import ACL, private
@@ -343,13 +343,4 @@ async def set_object_acl(bucket: str, key: str, version_id: str | None, ask: acl
     _check_public(config, result)
     encoded = None if owner == bucket_owner and result.is_private() else result.encode().decode()
     meta = dataclasses.replace(meta, acl=encoded)
-    try:
-        read_at = Ref(ref.project, ref.repo, ref.branch, info.file.commit.id)  # keeps part checksums
-        ops = metadata.write_ops(path, meta, metadata.parts_source(read_at, path, meta))
-        commit = await client.modify_file(ref, ops, f"PutObjectAcl {key}",
-                                          require=[Requirement(path, etag_of(info))])
-    except ConditionFailed:
-        raise errors.S3Error(409, "OperationAborted", "A conflicting operation is currently in "
-                             "progress against this resource. Please try again.") from None
-    metacache.remember(client, ref, commit, path, meta)
-    return commit
+    return await replace_metadata(client, ref, path, info, meta, f"PutObjectAcl {key}")

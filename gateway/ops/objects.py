@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from gateway.pfs import metacache, metadata
-from gateway.pfs.client import PFS, FileReader, Ref
-from gateway.pfs.errors import NotFound
+from gateway.pfs.client import PFS, FileReader, Ref, Requirement
+from gateway.pfs.errors import ConditionFailed, NotFound
 from gateway.pfs.metadata import ObjectMeta
 from gateway.s3 import errors
 from generated.pfs import pfs_pb2 as pb
@@ -136,6 +136,24 @@ async def current_object(client: PFS, ref: Ref, path: str, key: str) -> tuple[pb
     if is_directory(info):
         raise errors.no_such_key(key)
     return info, meta
+
+
+async def replace_metadata(client: PFS, ref: Ref, path: str, info: pb.FileInfo, meta: ObjectMeta,
+                           description: str) -> str:
+    """Rewrite the object's metadata sidecar whole (tags, ACL: its bytes stay), in one commit;
+    the commit's ID. ``info`` is the object as read: against pfsd the commit requires it to
+    still hold those bytes, so a PUT that lands in between is not given stale metadata (409).
+    Its part checksums are carried over from the commit it was read at."""
+    try:
+        read_at = Ref(ref.project, ref.repo, ref.branch, info.file.commit.id)
+        ops = metadata.write_ops(path, meta, metadata.parts_source(read_at, path, meta))
+        commit = await client.modify_file(ref, ops, description,
+                                          require=[Requirement(path, etag_of(info))])
+    except ConditionFailed:
+        raise errors.S3Error(409, "OperationAborted", "A conflicting operation is currently in "
+                             "progress against this resource. Please try again.") from None
+    metacache.remember(client, ref, commit, path, meta)
+    return commit
 
 
 def part_sizes(runs: list[list[int]]) -> list[int]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from gateway.ops.objects import current_object, etag_of
-from gateway.pfs import metacache, metadata
-from gateway.pfs.client import PFS, Ref, Requirement, add_file, delete_file
-from gateway.pfs.errors import ConditionFailed, NotFound
-from gateway.s3 import errors
+from gateway.ops.objects import current_object, replace_metadata
+from gateway.pfs.client import PFS, Ref, add_file, delete_file
+from gateway.pfs.errors import NotFound
 from gateway.s3.names import RESERVED_PREFIX
 
 BUCKET_TAGS = f"/{RESERVED_PREFIX}bucket/tagging"  # JSON {"key": "value", ...}
@@ -24,17 +22,8 @@ async def set_object_tags(client: PFS, ref: Ref, path: str, key: str, tags: dict
     hold the bytes it held when read: a PUT that lands in between is not given stale metadata.
     """
     info, meta = await current_object(client, ref, path, key)
-    meta = dataclasses.replace(meta, tags=dict(tags))
-    try:
-        read_at = Ref(ref.project, ref.repo, ref.branch, info.file.commit.id)
-        ops = metadata.write_ops(path, meta, metadata.parts_source(read_at, path, meta))
-        commit = await client.modify_file(ref, ops, description,
-                                          require=[Requirement(path, etag_of(info))])
-    except ConditionFailed:
-        raise errors.S3Error(409, "OperationAborted", "A conflicting operation is currently in "
-                             "progress against this resource. Please try again.") from None
-    metacache.remember(client, ref, commit, path, meta)
-    return commit
+    return await replace_metadata(client, ref, path, info, dataclasses.replace(meta, tags=dict(tags)),
+                                  description)
 
 
 async def bucket_tags(client: PFS, ref: Ref) -> dict[str, str] | None:
