@@ -6,18 +6,14 @@ from starlette.responses import Response
 
 from gateway.context import request
 from gateway.ops import acls
-from gateway.s3 import acl, errors
+from gateway.ops.body import read_document
+from gateway.s3 import acl
 
 
 async def _requested() -> acl.Requested | None:
     """The canned-ACL or grant headers, or an AccessControlPolicy body."""
     req = request()
-    body = bytearray()
-    async for chunk in req.stream():
-        body += chunk
-        if len(body) > acl.MAX_ACL_BODY:
-            raise errors.malformed_xml()
-    return await acls.requested(req.headers, bytes(body))
+    return await acls.requested(req.headers, await read_document(req, acl.MAX_ACL_BODY))
 
 
 def _xml(body: bytes) -> Response:
@@ -48,12 +44,8 @@ async def get_bucket_ownership_controls(bucket: str) -> Response:
 
 async def put_bucket_ownership_controls(bucket: str) -> Response:
     acls.refuse_under_pachyderm_auth("Ownership controls")
-    body = bytearray()
-    async for chunk in request().stream():
-        body += chunk
-        if len(body) > acl.MAX_ACL_BODY:
-            raise errors.malformed_xml()
-    await acls.set_ownership_controls(bucket, acl.parse_ownership(bytes(body)))
+    body = await read_document(request(), acl.MAX_ACL_BODY)
+    await acls.set_ownership_controls(bucket, acl.parse_ownership(body))
     return Response(status_code=200)
 
 

@@ -11,26 +11,13 @@ from starlette.responses import Response
 
 from gateway.context import pfs, request
 from gateway.ops import bucketconfig
-from gateway.ops.body import UploadBody
+from gateway.ops.body import read_document
 from gateway.pfs.refs import read_ref
-from gateway.s3 import cors, errors
-
-
-async def _document() -> bytes:
-    """The body, checked against its Content-MD5 / x-amz-checksum-*, one of which S3 requires."""
-    body = UploadBody(request())
-    body.require_checksum()
-    data = bytearray()
-    async for chunk in body.chunks():
-        data += chunk
-        if len(data) > cors.MAX_DOCUMENT:
-            raise errors.malformed_xml()
-    body.verify()
-    return bytes(data)
+from gateway.s3 import cors
 
 
 async def put_bucket_cors(bucket: str) -> Response:
-    config = cors.parse(await _document())
+    config = cors.parse(await read_document(request(), cors.MAX_DOCUMENT, require_checksum=True))
     commit = await bucketconfig.store(bucket, "cors", cors.render(config),
                                       f"PutBucketCors ({len(config.rules)} rules)")
     return Response(status_code=200, headers={"x-pfs-commit": commit} if commit else None)

@@ -6,21 +6,9 @@ from starlette.responses import Response
 
 from gateway.context import request
 from gateway.ops import policies
-from gateway.ops.body import UploadBody
-from gateway.s3 import errors, publicaccess
+from gateway.ops.body import read_document
+from gateway.s3 import publicaccess
 from gateway.s3.xml import document, element
-
-
-async def _document(limit: int, too_large: errors.S3Error) -> bytes:
-    """The request body (small by S3's rules), checked against Content-MD5 / checksums."""
-    body = UploadBody(request())
-    data = bytearray()
-    async for chunk in body.chunks():
-        data += chunk
-        if len(data) > limit:
-            raise too_large
-    body.verify()
-    return bytes(data)
 
 
 async def get_bucket_policy(bucket: str) -> Response:
@@ -29,7 +17,7 @@ async def get_bucket_policy(bucket: str) -> Response:
 
 async def put_bucket_policy(bucket: str) -> Response:
     policies.refuse_when_pachyderm_decides(request().scope)
-    body = await _document(policies.MAX_POLICY_BYTES, policies.policy_too_large())
+    body = await read_document(request(), policies.MAX_POLICY_BYTES, policies.policy_too_large())
     await policies.put_policy(bucket, body)
     return Response(status_code=204)
 
@@ -53,7 +41,7 @@ async def get_public_access_block(bucket: str) -> Response:
 
 async def put_public_access_block(bucket: str) -> Response:
     policies.refuse_when_pachyderm_decides(request().scope)
-    block = publicaccess.parse(await _document(publicaccess.MAX_DOCUMENT, errors.malformed_xml()))
+    block = publicaccess.parse(await read_document(request(), publicaccess.MAX_DOCUMENT))
     await policies.put_public_access_block(bucket, block)
     return Response(status_code=200)
 

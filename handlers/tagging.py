@@ -7,22 +7,10 @@ from starlette.responses import Response
 from gateway.context import pfs, request
 from gateway.ops import tags as stored
 from gateway.ops import versions
-from gateway.ops.body import UploadBody
+from gateway.ops.body import read_document
 from gateway.pfs.refs import read_ref, write_ref
 from gateway.s3 import errors, tagging
 from gateway.s3.names import object_path
-
-
-async def _document() -> bytes:
-    """The request's XML body, checked against Content-MD5 / x-amz-checksum-* when sent."""
-    body = UploadBody(request())
-    data = bytearray()
-    async for chunk in body.chunks():
-        data += chunk
-        if len(data) > tagging.MAX_DOCUMENT:
-            raise errors.malformed_xml()
-    body.verify()
-    return bytes(data)
 
 
 def _xml(body: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -47,7 +35,7 @@ async def put_object_tagging(bucket: str, key: str, version_id: str | None = Non
     _no_old_versions(version_id)
     ref = write_ref(bucket)
     path = object_path(key)
-    tags = tagging.parse_document(await _document())
+    tags = tagging.parse_document(await read_document(request(), tagging.MAX_DOCUMENT))
     commit = await stored.set_object_tags(pfs(), ref, path, key, tags, f"PutObjectTagging {key}")
     return Response(status_code=200, headers={"x-pfs-commit": commit})
 
@@ -69,7 +57,7 @@ async def get_bucket_tagging(bucket: str) -> Response:
 
 async def put_bucket_tagging(bucket: str) -> Response:
     ref = write_ref(bucket)
-    tags = tagging.parse_document(await _document(), tagging.MAX_BUCKET_TAGS)
+    tags = tagging.parse_document(await read_document(request(), tagging.MAX_DOCUMENT), tagging.MAX_BUCKET_TAGS)
     await stored.set_bucket_tags(pfs(), ref, tags, "PutBucketTagging")
     return Response(status_code=204)
 

@@ -214,3 +214,20 @@ class UploadBody:
     def response_headers(self) -> dict[str, str]:
         """The checksum headers S3 echoes on success."""
         return dict(self._echo)
+
+
+async def read_document(request: Request, limit: int, too_large: errors.S3Error | None = None,
+                        require_checksum: bool = False) -> bytes:
+    """A small request document (ACL, CORS, tagging, policy XML/JSON) read whole: aws-chunked
+    bodies decoded and every check the request asked for (Content-MD5, x-amz-checksum-*)
+    settled; more than ``limit`` bytes is ``too_large`` (MalformedXML unless said)."""
+    body = UploadBody(request)
+    if require_checksum:
+        body.require_checksum()
+    data = bytearray()
+    async for chunk in body.chunks():
+        data += chunk
+        if len(data) > limit:
+            raise too_large or errors.malformed_xml()
+    body.verify()
+    return bytes(data)
