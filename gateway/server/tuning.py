@@ -20,6 +20,7 @@ from connexion.context import operation, receive, scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sanitized
 from connexion.json_schema import Draft4Validator
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
@@ -36,7 +37,10 @@ from connexion.utils import is_null, is_nullable
 from connexion.validators import ParameterValidator
 from connexion.validators.parameter import draft4_format_checker
 from jsonschema import ValidationError
+from starlette.routing import Match, Mount, Route
 from starlette.types import Receive, Scope, Send
+
+from gateway.server.dispatch import OPERATION_ID
 
 _validators: dict[int, tuple[dict, Draft4Validator | _StringSchema]] = {}
 
@@ -173,6 +177,47 @@ class DecoratedOnceApi(AsyncApi):
             operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
 
 
+class RouteByOperation(RoutingMiddleware):
+    """connexion's routing middleware, handed the operation the dispatcher already chose.
+
+    connexion's router (a Starlette ``Router`` under a ``Mount``) tried the spec's routes in
+    order on every request, ~33 regex matches before an object's own route; the dispatcher
+    has picked the operation from the spec's table by then (``scope["state"][OPERATION_ID]``),
+    so this matches that one route, built by connexion from the spec at start-up, and attaches
+    the routing context connexion's ``RoutingOperation`` would. Requests without one (docs),
+    or whose route does not match, go through connexion's router as before.
+    """
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.routes: dict[str, tuple[Route, str]] = {}  # operationId -> (its route, base path)
+
+    def add_api(self, specification, base_path=None, arguments=None, **kwargs) -> None:
+        super().add_api(specification, base_path=base_path, arguments=arguments, **kwargs)
+        for mount in self.router.routes:
+            if isinstance(mount, Mount):
+                for route in mount.routes:
+                    op_id = getattr(getattr(route, "endpoint", None), "operation_id", None)
+                    if isinstance(route, Route) and op_id is not None:
+                        self.routes.setdefault(op_id, (route, mount.path))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = self.routes.get(scope.get("state", {}).get(OPERATION_ID)) \
+            if scope["type"] == "http" else None
+        if chosen is not None and not scope.get("root_path"):
+            route, base_path = chosen
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                scope = dict(scope, path_params={**scope.get("path_params", {}),
+                                                 **child["path_params"]})
+                extensions = scope["extensions"] = dict(scope.get("extensions") or {})
+                extensions[ROUTING_CONTEXT] = {"api_base_path": base_path,
+                                               "operation_id": route.endpoint.operation_id}
+                await self.app(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 class DocsOnlySwaggerUI(SwaggerUIMiddleware):
     """Swagger UI for its own paths; every other request goes straight on, not through its
     router (which tried the docs routes on each S3 request to fall through to the same place)."""
@@ -190,7 +235,7 @@ def middlewares(spec: dict, dispatcher: type, docs_prefixes: tuple[str, ...]) ->
     """connexion's default middleware stack for ``spec``, with ``dispatcher`` before Swagger UI,
     less what never applies: security when the spec declares none, response validation (off)."""
     docs = type("DocsOnly", (DocsOnlySwaggerUI,), {"prefixes": docs_prefixes})
-    stack = [ServerErrorMiddleware, ExceptionMiddleware, dispatcher, docs, RoutingMiddleware]
+    stack = [ServerErrorMiddleware, ExceptionMiddleware, dispatcher, docs, RouteByOperation]
     if _declares_security(spec):
         stack.append(SecurityMiddleware)
     return [*stack, CachedRequestValidationMiddleware, LifespanMiddleware, ContextMiddleware]
