@@ -164,6 +164,7 @@ def create_app(pfs_address: str, auth: Authenticator | None = None,
         lifespan=lifespan,
         middlewares=tuning.middlewares(spec, Dispatcher, DOCS_PATHS),
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/~/docs", spec_path="/~/openapi.json"),
+        uri_parser_class=tuning.S3URIParser,
     )
     tuning.install(cx)
     cx.add_api(spec, resolver=Resolver(function_resolver=resolve_handler),
