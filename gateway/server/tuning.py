@@ -20,6 +20,7 @@ from connexion.context import operation, receive, scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sanitized
 from connexion.json_schema import Draft4Validator
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
@@ -76,7 +77,25 @@ def _validator_for(param: dict) -> Draft4Validator | _StringSchema:
 
 
 class CachedParameterValidator(ParameterValidator):
-    """connexion's ParameterValidator with each parameter's schema compiled once."""
+    """connexion's ParameterValidator with each parameter's schema compiled once, and the
+    request's headers read into a dict once: connexion found each declared header by a scan
+    of all of them (Starlette's ``Headers.get``), and PutObject declares 20."""
+
+    def validate(self, scope) -> None:
+        request = ConnexionRequest(scope, uri_parser=self.uri_parser)
+        headers = {}
+        for name, value in reversed(scope["headers"]):  # the first of repeated ones wins, as in Starlette
+            headers[name] = value
+        request.s3_header_values = headers
+        self.validate_request(request)
+
+    def validate_header_parameter(self, param, request):
+        headers = vars(request).get("s3_header_values")
+        if headers is None:  # a request not built by validate() above
+            return super().validate_header_parameter(param, request)
+        value = headers.get(param["name"].lower().encode("latin-1"))
+        return self.validate_parameter(
+            "header", None if value is None else value.decode("latin-1"), param)
 
     @staticmethod
     def validate_parameter(parameter_type, value, param, param_name=None):
