@@ -91,3 +91,17 @@ def test_unknown_internal_path_is_xml_404(endpoint):
     r = httpx.get(endpoint + "/~/nothing-here")
     assert r.status_code == 404
     assert error_code(r) == "NotFound"
+
+
+
+def test_required_header_parameter_missing_is_xml_invalid_argument(endpoint, bucket):
+    # GetObjectAttributes declares x-amz-object-attributes required (the spec's only
+    # header check a client can fail): refused as S3 XML without it, served with it
+    httpx.put(f"{endpoint}/{bucket}/attrs-checked", content=b"x").raise_for_status()
+    r = httpx.get(f"{endpoint}/{bucket}/attrs-checked?attributes")
+    assert r.status_code == 400
+    assert error_code(r) == "InvalidArgument"
+    assert "x-amz-object-attributes" in r.text
+    r = httpx.get(f"{endpoint}/{bucket}/attrs-checked?attributes",
+                  headers={"x-amz-object-attributes": "ObjectSize"})
+    assert r.status_code == 200
