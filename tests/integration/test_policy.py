@@ -1,7 +1,7 @@
 """Bucket policies and public access blocks, end to end: boto3 puts them, anonymous httpx
 requests and a second key feel them.
 
-One module-scoped gateway with two key pairs (OWNER creates every bucket here; OTHER is a
+The session's signed gateway with two key pairs (OWNER creates every bucket here; OTHER is a
 second user of the same gateway) and its embedded pfsd (auth not activated: the keys decide).
 """
 
@@ -14,31 +14,16 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import Gateway, unique_repo
+from tests.conftest import unique_repo
+from tests.integration.test_auth import AK, AK2, SK, SK2, client
 
-OWNER, OWNER_SECRET = "AKIDPOLICYOWNER", "policy-owner-secret-never-logged"
-OTHER, OTHER_SECRET = "AKIDPOLICYOTHER", "policy-other-secret-never-logged"
+# the session's signed gateway (tests/integration/conftest.py): test_auth's two key pairs
+OWNER, OWNER_SECRET, OTHER, OTHER_SECRET = AK, SK, AK2, SK2
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("policygw")
-    creds = root / "credentials"
-    creds.write_text(f"{OTHER}:{OTHER_SECRET}\n")
-    g = Gateway(root / "data", "--credentials-file", str(creds),
-                env={"S3GW_ACCESS_KEY": OWNER, "S3GW_SECRET_KEY": OWNER_SECRET})
-    yield g
-    g.stop()
-
-
-def client(gw, ak=OWNER, sk=OWNER_SECRET):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=gw.url, region_name="us-east-1", aws_access_key_id=ak,
-                        aws_secret_access_key=sk,
-                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
-                                      signature_version="s3v4"))
+def gw(signed_gateway):
+    return signed_gateway
 
 
 @pytest.fixture(scope="module")
