@@ -20,3 +20,15 @@ def signed_gateway(tmp_path_factory) -> Gateway:
                 env={"S3GW_ACCESS_KEY": AK, "S3GW_SECRET_KEY": SK})
     yield g
     g.stop()
+
+
+@pytest.fixture(scope="module")
+def pfsd_address(tmp_path_factory) -> str:
+    """A pfsd of the module's own on a Unix socket, for tests that drive the gateway's code in
+    process (with pfsd's extensions on and off) rather than through a gateway."""
+    from tests.pfsd.conftest import start_pfsd
+
+    tmp = tmp_path_factory.mktemp("pfsd")
+    server = start_pfsd(tmp / "data", listen=f"unix://{tmp / 'pfsd.sock'}")
+    yield server.address
+    server.stop()

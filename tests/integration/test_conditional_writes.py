@@ -127,16 +127,6 @@ def test_complete_multipart_conditions(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"multipart two"
 
 
-@pytest.fixture(scope="module")
-def pfsd_address(tmp_path_factory):
-    from tests.pfsd.conftest import start_pfsd
-
-    tmp = tmp_path_factory.mktemp("condpfsd")
-    server = start_pfsd(tmp / "data", listen=f"unix://{tmp / 'pfsd.sock'}")
-    yield server.address
-    server.stop()
-
-
 @pytest.mark.parametrize("extensions", [True, False], ids=["pfsd", "pachd-fallback"])
 def test_conditions_in_process(pfsd_address, extensions):
     """The same rules through the in-process gateway, with pfsd's extensions on and off (off:

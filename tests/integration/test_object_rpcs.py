@@ -19,7 +19,6 @@ from gateway.pfs import metacache
 from gateway.pfs import pages as file_pages
 from gateway.pfs.client import PFS
 from gateway.server.app import create_app
-from tests.pfsd.conftest import start_pfsd
 
 EXTENSION_KEYS = ("pfs-file-info-bin", "pfs-commit-id", "pfs-md5")
 
@@ -68,14 +67,6 @@ class Recorder:
     def take(self) -> list[str]:
         out, self.calls = self.calls, []
         return sorted(out)
-
-
-@pytest.fixture(scope="module")
-def pfsd_address(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rpcs")
-    server = start_pfsd(tmp / "data", listen=f"unix://{tmp / 'pfsd.sock'}")
-    yield server.address
-    server.stop()
 
 
 def run(address: str, scenario, pachd: bool = False, extensions: bool = True) -> None:

@@ -8,14 +8,13 @@ second user of the same gateway) and its embedded pfsd (auth not activated: the 
 from __future__ import annotations
 
 import json
-import re
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import unique_repo
-from tests.integration.test_auth import AK, AK2, SK, SK2, client
+from tests.integration.test_auth import AK, AK2, SK, SK2, client, code_of, error_code
 
 # the session's signed gateway (tests/integration/conftest.py): test_auth's two key pairs
 OWNER, OWNER_SECRET, OTHER, OTHER_SECRET = AK, SK, AK2, SK2
@@ -43,17 +42,6 @@ def bucket(owner):
     owner.put_object(Bucket=name, Key="public/a.txt", Body=b"public data")
     owner.put_object(Bucket=name, Key="private/b.txt", Body=b"private data")
     return name
-
-
-def code_of(call) -> str:
-    with pytest.raises(ClientError) as e:
-        call()
-    return e.value.response["Error"]["Code"]
-
-
-def error_code(resp: httpx.Response) -> str:
-    m = re.search(rb"<Code>([^<]+)</Code>", resp.content)
-    return m.group(1).decode() if m else ""
 
 
 def policy(*statements: dict) -> str:

@@ -311,16 +311,6 @@ def test_acl_field_makes_a_public_object(signed_gateway, signed_s3, sbucket):
     assert httpx.get(f"{signed_gateway.url}/{sbucket}/priv.txt", timeout=30).status_code == 403
 
 
-@pytest.fixture(scope="module")
-def pfsd_address(tmp_path_factory):
-    from tests.pfsd.conftest import start_pfsd
-
-    tmp = tmp_path_factory.mktemp("postpfsd")
-    server = start_pfsd(tmp / "data", listen=f"unix://{tmp / 'pfsd.sock'}")
-    yield server.address
-    server.stop()
-
-
 @pytest.mark.parametrize("extensions", [True, False], ids=["pfsd", "pachd-fallback"])
 def test_form_upload_in_process(pfsd_address, extensions):
     """The same write with pfsd's extensions on and off (off: the client behaves as against
