@@ -67,7 +67,7 @@ TARGETS = {
     "get_4k_c16_ops": ("ahead of s3rver", lambda f, g: g > f["s3rver"]),
     "put_big_MBps": ("ahead of every peer, >= 90% nginx", _ahead_and_near_nginx),
     "get_big_MBps": ("ahead of every peer, >= 90% nginx", _ahead_and_near_nginx),
-    "list_s": ("gateway >= 10x faster than moto", lambda f, g: 10 * g <= f["moto"]),
+    "list_s": ("gateway >= 20x faster than moto", lambda f, g: 20 * g <= f["moto"]),
     "rss_idle_MB": ("<= 100 MB", lambda f, g: g <= 100),
     "rss_small_MB": ("<= 150 MB", lambda f, g: g <= 150),
     "rss_big_MB": ("<= 150 MB", lambda f, g: g <= 150),
