@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.integration.test_object_rpcs import make_bucket, pfsd_address, run  # noqa: F401
+from tests.integration.test_object_rpcs import make_bucket, run
 
 ENABLE = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
 
