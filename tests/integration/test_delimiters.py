@@ -11,30 +11,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Gateway, unique_repo
+from tests.conftest import unique_repo
+from tests.integration.test_auth import AK, SK, client
 from tests.s3model import s3_listing
 
-AK, SK = "AKIDDELIM", "delim-secret"
 KEYS = sorted(["2024-01-a.csv", "2024-01-b.csv", "2024-02-a.csv", "2025-01.csv", "a b.c", "a b.d", "a%1",
         "a%2", "dir/", "dir/x.y.z", "dir/x.y.w", "flat", "n-1", "n-2/x", "n-2/y"])
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    g = Gateway(tmp_path_factory.mktemp("delim") / "data", "--access-key", AK, "--secret-key", SK)
-    yield g
-    g.stop()
+def gw(signed_gateway):
+    return signed_gateway  # the session's gateway with credentials (tests/integration/conftest.py)
 
 
 @pytest.fixture(scope="module")
 def s3s(gw):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=gw.url, region_name="us-east-1", aws_access_key_id=AK,
-                        aws_secret_access_key=SK,
-                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    return client(gw)
 
 
 @pytest.fixture(scope="module")

@@ -13,26 +13,18 @@ from botocore.exceptions import ClientError
 from gateway.pfs import pages as file_pages
 from gateway.pfs.client import PFS
 from gateway.pfs.refs import read_ref
-from tests.conftest import Gateway, unique_repo
-
-AK, SK = "AKIDFOLDERS", "folders-secret"
+from tests.conftest import unique_repo
+from tests.integration.test_auth import AK, SK, client
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    g = Gateway(tmp_path_factory.mktemp("folders") / "data", "--access-key", AK, "--secret-key", SK)
-    yield g
-    g.stop()
+def gw(signed_gateway):
+    return signed_gateway  # the session's gateway with credentials (tests/integration/conftest.py)
 
 
 @pytest.fixture(scope="module")
 def s3s(gw):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=gw.url, region_name="us-east-1", aws_access_key_id=AK,
-                        aws_secret_access_key=SK,
-                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    return client(gw)
 
 
 @pytest.fixture
