@@ -17,6 +17,13 @@ from tests.pfsd.helpers import add, delete, get, put
 def checked(stub, commit, ops, existing_branch=True, not_dirs=()) -> tuple[grpc.StatusCode, str]:
     md = ([("pfs-existing-branch", "1")] if existing_branch else []) + [
         ("pfs-not-directory-bin", p.encode()) for p in not_dirs]
+    code, out = modify(stub, commit, ops, md)
+    return code, out["pfs-commit-id"] if code == grpc.StatusCode.OK else out
+
+
+def modify(stub, commit, ops, md) -> tuple[grpc.StatusCode, dict | str]:
+    """One ModifyFile of ``ops`` into ``commit`` with metadata ``md``: (OK, its trailers) or
+    (the error code, its details)."""
 
     def requests():
         yield pfs_pb2.ModifyFileRequest(set_commit=commit)
@@ -26,7 +33,7 @@ def checked(stub, commit, ops, existing_branch=True, not_dirs=()) -> tuple[grpc.
         _, call = stub.ModifyFile.with_call(requests(), metadata=md)
     except grpc.RpcError as e:
         return e.code(), e.details()
-    return grpc.StatusCode.OK, dict(call.trailing_metadata())["pfs-commit-id"]
+    return grpc.StatusCode.OK, dict(call.trailing_metadata())
 
 
 def test_existing_branch_is_required(stub, repo):
@@ -69,16 +76,7 @@ def test_without_the_keys_a_missing_branch_is_created(stub, repo):
 def md5_call(stub, commit, ops, md5_of=None, expect=None) -> tuple[grpc.StatusCode, dict | str]:
     md = ([("pfs-md5-of-bin", md5_of.encode())] if md5_of else []) + (
         [("pfs-md5-expect", expect)] if expect else [])
-
-    def requests():
-        yield pfs_pb2.ModifyFileRequest(set_commit=commit)
-        yield from ops
-
-    try:
-        _, call = stub.ModifyFile.with_call(requests(), metadata=md)
-    except grpc.RpcError as e:
-        return e.code(), e.details()
-    return grpc.StatusCode.OK, dict(call.trailing_metadata())
+    return modify(stub, commit, ops, md)
 
 
 def test_md5_of_the_written_content_is_answered_and_can_be_required(stub, repo):
