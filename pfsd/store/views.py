@@ -195,6 +195,31 @@ class Scanner:
                 return Row(*best)
             lo = best[0] + "\x00"
 
+    def live_from(self, lo: str) -> Iterator[Row]:
+        """Every live row from `lo` on, in path order: `next_live` for a walk that never jumps.
+
+        A chain of one lineage (a branch's usual view) reads its rows in growing batches and
+        takes the first (newest) version of each path, without `next_live`'s per-row merge."""
+        if len(self.runs) != 1:
+            while (row := self.next_live(lo)) is not None:
+                yield row
+                lo = row.path + "\x00"
+            return
+        run = self.runs[0]
+        conn, lineage, seq, hi = run.conn, run.lineage, run.seq, run.hi
+        size, prev, new = BATCH_MIN, None, tuple.__new__
+        while True:
+            rows = conn.execute(_BATCH, (lineage, lo, hi, seq, size)).fetchall()
+            for row in rows:
+                if row[0] != prev:  # (not an older version of the path before it)
+                    prev = row[0]
+                    if row[2] != TOMBSTONE:
+                        yield new(Row, row)
+            if len(rows) < size:
+                return
+            lo = rows[-1][0] + "\x00"  # (the older versions of the last path are not needed)
+            size = min(BATCH_MAX, 2 * size)
+
 
 def prev_live(conn: sqlite3.Connection, chain: Chain, lo: str, hi: str) -> Row | None:
     """The live row with the largest path in [lo, hi)."""
@@ -242,8 +267,10 @@ def walk(
             lo = max(lo, after if after.endswith("/") else after + "\x00")
     scan = Scanner(conn, chain, hi)
     plen = len(prefix)
+    # Without a depth limit every step starts just past the last row: one sequential read.
+    rows = scan.live_from(lo) if max_depth is None else None
     while True:
-        row = scan.next_live(lo)
+        row = next(rows, None) if rows is not None else scan.next_live(lo)
         if row is None:
             return
         if not emitted and "/" not in row.path[plen:]:  # a direct child file: the common case

@@ -43,3 +43,18 @@ def test_bytes_value_equals_the_message_serialization() -> None:
     for size in (0, 1, 127, 128, 16383, 16384, 1024 * 1024, 4 * 1024 * 1024 + 3):
         data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
         assert bytes_value(data) == wrappers_pb2.BytesValue(value=data).SerializeToString()
+
+
+def test_page_bytes_equal_the_page_serialization() -> None:
+    """A FileInfoPage as pfsd's page methods build it, ``number`` and ``until`` honoured."""
+    from generated.pfsd.pages_pb2 import FileInfoPage
+    from pfsd.api.convert import page_bytes
+
+    commit = commit_msg(REPOS[1], "f" * 32, "b" * 150)
+    field = commit_field(commit)
+    entries = [Entry(path, row) for path in sorted(PATHS) for row in rows(path)]
+    for number, until in [(len(entries), None), (3, None), (1, None), (len(entries), "/dir/"), (2, "/dir/")]:
+        want = [e for e in entries if until is None or e.path < until][:number]
+        page = FileInfoPage(file_info=[file_info(commit, e) for e in want])
+        assert page_bytes(field, iter(entries), number, until) == page.SerializeToString()
+    assert page_bytes(field, iter([]), 5) == b""
