@@ -1,4 +1,5 @@
-"""BodyReaderProtocol: a real uvicorn server (loopback) receives bodies in bigger messages, whole.
+"""BodyReaderProtocol: a real uvicorn server (loopback, with the gateway's protocol class)
+receives bodies in bigger messages, whole.
 
 It replaces one method of uvicorn 0.54's httptools protocol and relies on how uvicorn's
 receive() turns ``cycle.body`` into a message: the first test fails if an upgrade changes that.
@@ -19,6 +20,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from gateway.server.bodyreader import BODY_HIGH_WATER, BodyReaderProtocol
+from gateway.server.protocol import GatewayProtocol
 
 MiB = 1 << 20
 
@@ -65,7 +67,7 @@ def server():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, loop="uvloop",
-                                        http=BodyReaderProtocol, lifespan="off", log_level="warning"))
+                                        http=GatewayProtocol, lifespan="off", log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
