@@ -234,20 +234,32 @@ def render_contents(files: list[tuple[str, pb.FileInfo]], enc: Callable[[str], s
                     owner: bool | str = False) -> list[str]:
     """The ``<Contents>`` elements of a page, built in one pass (1,000 keys a page).
 
-    ``owner``: an ``<Owner>`` element for every key (True: :data:`OWNER`)."""
+    ``owner``: an ``<Owner>`` element for every key (True: :data:`OWNER`). Keys are checked for
+    characters to escape all at once (a page rarely has any), and a 16-byte hash, what pfsd
+    stores, is hex as it is: a quarter of the per-key work went to those two."""
     stamp = Timestamps()
     owner = owner if isinstance(owner, str) else OWNER if owner else ""
     tail = owner + "<StorageClass>STANDARD</StorageClass></Contents>"
+    keys = [enc(key) for key, _ in files]
+    if not _plain("".join(keys)):
+        keys = [text(key) for key in keys]
     out = []
-    for key, info in files:
+    for key, (_, info) in zip(keys, files, strict=True):
         if info.HasField("committed"):
             c = info.committed
             modified = stamp(c.seconds, c.nanos)
         else:
             modified = timestamp(datetime.now(UTC))
-        out.append(f"<Contents><Key>{text(enc(key))}</Key><LastModified>{modified}</LastModified>"
-                   f'<ETag>"{etag_of(info)}"</ETag><Size>{info.size_bytes}</Size>{tail}')
+        raw = info.hash
+        etag = raw.hex() if len(raw) == 16 else etag_of(info)
+        out.append(f"<Contents><Key>{key}</Key><LastModified>{modified}</LastModified>"
+                   f'<ETag>"{etag}"</ETag><Size>{info.size_bytes}</Size>{tail}')
     return out
+
+
+def _plain(keys: str) -> bool:
+    """Whether :func:`gateway.s3.xml.text` leaves every key of ``keys`` as it is."""
+    return not ("&" in keys or "<" in keys or ">" in keys or "\r" in keys)
 
 
 OWNER = "<Owner><ID>pachyderm</ID><DisplayName>pachyderm</DisplayName></Owner>"

@@ -13,7 +13,7 @@ from google.protobuf import empty_pb2
 from generated.pfs import pfs_pb2
 from pfsd import errors
 from pfsd.api.base import Backend, find_commit, rpc
-from pfsd.api.convert import bytes_value, commit_field, commit_msg, file_info_bytes, varint
+from pfsd.api.convert import bytes_value, commit_field, commit_msg, file_info_bytes, page_bytes
 from pfsd.names import DEFAULT_PROJECT, clean_path, dir_prefix, prefix_end
 from pfsd.store import meta, views
 from pfsd.store.meta import CommitRec, RepoRec
@@ -134,13 +134,9 @@ class FileServicer:
         req = pfs_pb2.ListFileRequest(file=pfs_pb2.File(commit=msg, path=path), number=1)
         try:
             entries, resolved = self._listing(req, recursive=False)
-            entry = next(entries, None)
+            return page_bytes(commit_field(resolved), entries, 1)
         except errors.PfsError:
             return b""
-        if entry is None:
-            return b""
-        data = file_info_bytes(commit_field(resolved), entry)
-        return b"\x0a" + varint(len(data)) + data  # FileInfoPage field 1, length-delimited
 
     @rpc
     async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> bytes:

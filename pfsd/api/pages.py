@@ -23,7 +23,7 @@ from generated.pfs import pfs_pb2
 from generated.pfsd.pages_pb2 import DESCRIPTOR as PAGES
 from pfsd import errors
 from pfsd.api.base import rpc
-from pfsd.api.convert import commit_field, file_info_bytes, varint
+from pfsd.api.convert import commit_field, page_bytes
 
 SERVICE = PAGES.services_by_name["Pages"].full_name  # codegen/proto/pfsd/pages.proto
 MAX_NUMBER = 10_000
@@ -43,16 +43,7 @@ class PageServicer:
         if until is not None and request.reverse:
             raise errors.invalid(f"{UNTIL_KEY} bounds forward listings only")
         entries, msg = self.files._listing(request, recursive)
-        commit = commit_field(msg)
-        out = bytearray()
-        for n, entry in enumerate(entries, 1):
-            if until is not None and entry.path >= until:
-                break
-            data = file_info_bytes(commit, entry)
-            out += b"\x0a" + varint(len(data)) + data  # field 1, length-delimited
-            if n == request.number:
-                break
-        return bytes(out)
+        return page_bytes(commit_field(msg), entries, request.number, until)
 
     @rpc
     async def ListFile(self, request: pfs_pb2.ListFileRequest, context: Any) -> bytes:

@@ -51,3 +51,24 @@ def test_scanner_matches_next_live(tmp_path: Path) -> None:
                     else:
                         lo = want.path + chr(rnd.randrange(33, 126))
         conn.close()  # type: ignore[attr-defined]
+
+
+def test_live_from_matches_next_live(tmp_path: Path) -> None:
+    """The sequential reader (one lineage: growing batches, the newest version of each path;
+    several: next_live) yields what stepping next_live one path at a time finds."""
+    for seed in range(3):
+        conn, chains = _fill(tmp_path / f"{seed}.db", seed)
+        for chain in chains:
+            for prefix, start in (("/", "/"), ("/d1/", "/d1/"), ("/d2/d2/", "/d2/d2/"), ("/", "/d1/f05")):
+                hi = prefix_end(prefix)
+                want, lo = [], start
+                while (row := views.next_live(conn, chain, lo, hi)) is not None:  # type: ignore[arg-type]
+                    want.append(row)
+                    lo = row.path + "\x00"
+                got = list(views.Scanner(conn, chain, hi).live_from(start))  # type: ignore[arg-type]
+                # one lineage: Listed rows (what a FileInfo says); several: full rows
+                assert all(isinstance(r, views.Listed if len(chain) == 1 else views.Row) for r in got)
+                listed = [(r.path, r.size, r.md5, r.committed) for r in got]
+                assert listed == [(r.path, r.size, r.md5, r.committed) for r in want], (chain, prefix, start)
+                assert all(row.size != TOMBSTONE for row in got)
+        conn.close()  # type: ignore[attr-defined]

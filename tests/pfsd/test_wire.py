@@ -6,7 +6,7 @@ import hashlib
 
 from pfsd.api.convert import commit_field, commit_msg, file_info, file_info_bytes
 from pfsd.store.meta import RepoRec
-from pfsd.store.views import Entry, Row
+from pfsd.store.views import Entry, Listed, Row
 
 REPOS = [RepoRec(1, "default", "r", "user", "", 0.0), RepoRec(2, "p" * 200, "x" * 90, "spec", "", 0.0)]
 PATHS = ["/a", "/dir/", "/", "/ünïcode/☃ key", "/" + "k" * 300]
@@ -33,6 +33,9 @@ def test_file_info_bytes_equal_the_message_serialization() -> None:
                 for row in rows(path):
                     entry = Entry(path, row)
                     assert file_info_bytes(field, entry) == file_info(commit, entry).SerializeToString()
+                    if row is not None:  # a walk's rows: the same FileInfo
+                        listed = Entry(path, Listed(path, row.size, row.md5, row.committed))
+                        assert file_info_bytes(field, listed) == file_info(commit, entry).SerializeToString()
 
 
 def test_bytes_value_equals_the_message_serialization() -> None:
@@ -43,3 +46,20 @@ def test_bytes_value_equals_the_message_serialization() -> None:
     for size in (0, 1, 127, 128, 16383, 16384, 1024 * 1024, 4 * 1024 * 1024 + 3):
         data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
         assert bytes_value(data) == wrappers_pb2.BytesValue(value=data).SerializeToString()
+
+
+def test_page_bytes_equal_the_page_serialization() -> None:
+    """A FileInfoPage as pfsd's page methods build it, ``number`` and ``until`` honoured."""
+    from generated.pfsd.pages_pb2 import FileInfoPage
+    from pfsd.api.convert import page_bytes
+
+    commit = commit_msg(REPOS[1], "f" * 32, "b" * 150)
+    field = commit_field(commit)
+    entries = [Entry(path, row) for path in sorted(PATHS) for row in rows(path)]
+    entries += [Entry("/~" + e.path, Listed("/~" + e.path, e.row.size, e.row.md5, e.row.committed))
+                for e in entries if e.row is not None]
+    for number, until in [(len(entries), None), (3, None), (1, None), (len(entries), "/dir/"), (2, "/dir/")]:
+        want = [e for e in entries if until is None or e.path < until][:number]
+        page = FileInfoPage(file_info=[file_info(commit, e) for e in want])
+        assert page_bytes(field, iter(entries), number, until) == page.SerializeToString()
+    assert page_bytes(field, iter([]), 5) == b""
