@@ -162,6 +162,10 @@ class PFS:
         # Whether ModifyFile answers the MD5 of what it wrote (pfsd's trailer), learned from
         # the first stream that asked: until then, and against pachd, the gateway hashes.
         self.reports_md5: bool | None = None if extensions else False
+        if channel is not None and extensions:
+            # pfsd in this very process: nothing to learn, so even the first upload after a
+            # start is hashed once (by pfsd), not by both
+            self.is_pfsd = self.reports_md5 = True
 
     async def close(self) -> None:
         await self.channel.close()

@@ -4,7 +4,7 @@ Request path, outermost first::
 
     RequestContext (request ID, access log, health)  ->  connexion: ExceptionMiddleware
     -> Dispatcher (S3 operation from the spec's table)  ->  SwaggerUI (/~/docs)  ->  routing
-    -> parameter validation  ->  handlers.<resource>.<operation>
+    -> the operation's plan (parameter validation, arguments)  ->  handlers.<resource>.<operation>
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from gateway.server.spec import Operation, operations, unsupported_subresources
 INTERNAL_PREFIX = "/~"  # docs, health, metrics: no bucket name can hold "~"
 DOCS_PATHS = ("/~/docs", "/~/openapi.json")  # served by connexion's Swagger UI, after us
 OPERATION_ID = "s3_operation_id"  # scope["state"] key: the operationId chosen (see tuning)
+QUERY = "s3_query"  # scope["state"] key: the query's (key, value) pairs (see plans)
 S3_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
 
 
@@ -129,6 +130,7 @@ class Dispatcher:
         state = scope.setdefault("state", {})
         state["s3_operation"] = op.name
         state[OPERATION_ID] = op.operation_id  # connexion's route, without trying the others
+        state[QUERY] = query  # parsed as Starlette would: the plan's query parameters
         state["content_type"], request_headers = _hide_content_type(scope["headers"])
         scope = dict(scope, path=new_path, raw_path=new_path.encode("latin-1"), headers=request_headers)
         await self.app(scope, receive, send)

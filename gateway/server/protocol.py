@@ -1,173 +1,96 @@
-"""uvicorn's httptools protocol plus ASGI's zero-copy send (``http.response.zerocopysend``).
+"""uvicorn's httptools protocol, each response's head and first body bytes sent in one write.
 
-An application that finds ``"http.response.zerocopysend"`` in ``scope["extensions"]`` may
-send, after ``http.response.start``, ``{"type": "http.response.zerocopysend", "file": f,
-"offset": n, "count": n, "more_body": bool}`` (the ASGI extension; ``f`` has ``fileno()``):
-the bytes go from the file to the socket with ``os.sendfile``, never through Python. The
-gateway sends an object's blob file this way when pfsd runs in its process (see
-gateway.ops.download); nginx serves files the same way.
-
-How the bytes are sent, on the event loop, never blocking it:
-
-- the transport's own buffer (the status line and headers) is flushed first, by lowering its
-  write limits to 0 and waiting for uvicorn's flow control to resume;
-- the socket is non-blocking: each ``sendfile`` sends what the socket buffer takes, then the
-  loop waits for writability (a reader that stops reading holds no memory here, only the
-  kernel's socket buffer: backpressure comes free);
-- on a duplicate of the socket's descriptor: a client that disconnects makes uvicorn close
-  the transport's descriptor, and its number may at once name another connection's socket;
-  the duplicate still names this one (a send then fails with EPIPE/ECONNRESET and stops);
-- framing stays uvicorn's: the count is checked against Content-Length, the response is
-  completed by uvicorn's own ``send`` of an empty last body (keep-alive, ``Connection:
-  close``, the next pipelined request), a HEAD sends nothing, a chunked response (no
-  Content-Length) is read and sent as ordinary body messages.
-
-What it relies on in uvicorn 0.54 (pinned; tests/test_protocol.py fails if an upgrade breaks
-any of it): ``HttpToolsProtocol.on_message_begin`` builds ``self.scope`` and
-``on_headers_complete`` builds ``self.cycle`` as a ``RequestResponseCycle`` (whose class is
-switched to :class:`ZeroCopyCycle`, which only adds to ``send``) before its task first runs;
-the cycle's ``transport``, ``flow``, ``scope``, ``disconnected``, ``response_started``,
-``response_complete``, ``chunked_encoding`` and ``expected_content_length``.
+uvicorn writes a response's status line and headers to the socket as soon as the app sends
+``http.response.start``, and the body with each ``http.response.body``: two ``send`` calls
+(two TCP segments under ``TCP_NODELAY``, two wake-ups of the client) for every small
+response, where one does. This protocol (given to uvicorn as its ``http`` class, a
+documented setting) holds the head until the first body message, or the end of the
+response, and writes both together; everything else is uvicorn's own code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
-from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-ZEROCOPY = "http.response.zerocopysend"
-COPY_CHUNK = 1 << 20  # bytes per body message when a file must be read instead (chunked)
-_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
+from gateway.server.bodyreader import BodyReaderProtocol
+from gateway.server.zerocopy import ZeroCopyCycle, ZeroCopyProtocol
 
 
-class ZeroCopyCycle(RequestResponseCycle):
-    """One request/response of :class:`ZeroCopyProtocol`: uvicorn's, with the extension's send."""
+class _Collect:
+    """Stands in for the transport while uvicorn renders one message: keeps what it writes."""
 
-    _waiter: asyncio.Future | None = None  # a wait for writability, woken by a disconnect too
+    __slots__ = ("real", "data", "closed")
 
-    async def send(self, message: Any) -> None:
-        if message["type"] != ZEROCOPY or not self.response_started or self.response_complete:
-            await super().send(message)  # uvicorn's rules, and its errors for misplaced messages
+    def __init__(self, real: asyncio.Transport) -> None:
+        self.real = real
+        self.data: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def close(self) -> None:  # after what was written is out
+        self.closed = True
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+
+class CoalescingCycle(RequestResponseCycle):
+    """A request/response cycle whose response head waits for the first body bytes."""
+
+    head: list[bytes] | None = None
+
+    async def send(self, message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start" and not self.response_started and not self.disconnected:
+            real = self.transport
+            collect = self.transport = _Collect(real)
+            try:
+                await super().send(message)
+            finally:
+                self.transport = real
+            self.head = collect.data
             return
-        await self._send_file(message)
-
-    def wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def _send_file(self, message: Any) -> None:
-        fd = message["file"].fileno()
-        offset = message.get("offset")
-        if offset is None:
-            offset = os.lseek(fd, 0, os.SEEK_CUR)
-        count = message.get("count")
-        if count is None:
-            count = os.fstat(fd).st_size - offset
-        more_body = message.get("more_body", False)
-        if self.disconnected:
+        head = self.head
+        if head is None or kind != "http.response.body":
+            await super().send(message)
             return
-        if self.scope["method"] == "HEAD" or count == 0:
-            pass
-        elif self.chunked_encoding:
-            await self._copy(fd, offset, count)
-        else:
-            if count > self.expected_content_length:
-                raise RuntimeError("Response content longer than Content-Length")
-            await self._flushed()
-            if not await self._sendfile(fd, offset, count):
-                return  # the client left: uvicorn's send would drop the rest silently too
-            self.expected_content_length -= count
-        if not more_body:
-            await super().send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _copy(self, fd: int, offset: int, count: int) -> None:
-        """The file through ordinary body messages (a chunked response needs chunk framing)."""
-        end = offset + count
-        while offset < end and not self.disconnected:
-            data = await asyncio.to_thread(os.pread, fd, min(COPY_CHUNK, end - offset), offset)
-            if not data:
-                raise RuntimeError("Response content shorter than the count sent: the file ended")
-            offset += len(data)
-            await super().send({"type": "http.response.body", "body": data, "more_body": True})
-
-    async def _flushed(self) -> None:
-        """Wait until the transport has written everything it holds (the headers, usually
-        written at once) so the file's bytes follow them on the socket."""
-        transport = self.transport
-        if not transport.get_write_buffer_size():
-            return
-        low, high = transport.get_write_buffer_limits()
-        transport.set_write_buffer_limits(high=0, low=0)  # paused until its buffer is empty
+        self.head = None
+        real = self.transport
+        collect = self.transport = _Collect(real)
         try:
-            await self.flow.drain()
+            await super().send(message)
         finally:
-            if not transport.is_closing():
-                transport.set_write_buffer_limits(high=high, low=low)
-
-    async def _sendfile(self, fd: int, offset: int, count: int) -> bool:
-        """``count`` bytes of ``fd`` from ``offset`` to the client; False if it disconnected."""
-        if self.disconnected:
-            return False
-        loop = asyncio.get_running_loop()
-        sock = os.dup(self.transport.get_extra_info("socket").fileno())
-        try:
-            end = offset + count
-            while offset < end:
-                if self.disconnected:
-                    return False
-                try:
-                    sent = os.sendfile(sock, fd, offset, end - offset)
-                except BlockingIOError:
-                    await self._writable(loop, sock)
-                    continue
-                except OSError as e:
-                    if e.errno in _GONE:
-                        return False
-                    raise
-                if sent == 0:  # the file is shorter than promised: the framing cannot be kept
-                    raise RuntimeError("Response content shorter than Content-Length: the file ended")
-                offset += sent
-            return True
-        finally:
-            os.close(sock)
-
-    async def _writable(self, loop: asyncio.AbstractEventLoop, sock: int) -> None:
-        self._waiter = loop.create_future()
-        loop.add_writer(sock, self.wake)
-        try:
-            await self._waiter
-        finally:
-            loop.remove_writer(sock)
-            self._waiter = None
+            self.transport = real
+        if not self.disconnected:
+            real.write(b"".join(head + collect.data))
+        if collect.closed:
+            real.close()
 
 
-class ZeroCopyProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, advertising and serving ``http.response.zerocopysend``
-    (plain TCP only: through TLS the kernel cannot send a file's bytes itself)."""
+class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with :class:`CoalescingCycle` (or ``cycle_class``, a
+    subclass) for every request."""
 
-    _zerocopy = False
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._zerocopy = (transport.get_extra_info("sslcontext") is None
-                          and transport.get_extra_info("socket") is not None)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._zerocopy:
-            self.scope["extensions"] = {ZEROCOPY: {}}  # type: ignore[typeddict-unknown-key]
+    cycle_class: type[RequestResponseCycle] = CoalescingCycle
 
     def on_headers_complete(self) -> None:
+        previous = self.cycle
         super().on_headers_complete()
-        if self._zerocopy and type(self.cycle) is RequestResponseCycle:
-            self.cycle.__class__ = ZeroCopyCycle  # its task has not run yet: send is ours
+        if self.cycle is not previous and type(self.cycle) is RequestResponseCycle:
+            self.cycle.__class__ = self.cycle_class
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        cycle = self.cycle
-        super().connection_lost(exc)
-        if isinstance(cycle, ZeroCopyCycle):
-            cycle.wake()
+
+class GatewayCycle(ZeroCopyCycle, CoalescingCycle):
+    """ASGI's zero-copy send (gateway.server.zerocopy), on a cycle that coalesces (above)."""
+
+
+class GatewayProtocol(BodyReaderProtocol, ZeroCopyProtocol, CoalescingHttpToolsProtocol):
+    """The gateway's: request bodies in big messages (gateway.server.bodyreader), each
+    response's head sent with its first body bytes (above), files sent by the kernel
+    (``http.response.zerocopysend``: gateway.server.zerocopy)."""
+
+    cycle_class = GatewayCycle

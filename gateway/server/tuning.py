@@ -43,6 +43,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.server.dispatch import OPERATION_ID
+from gateway.server.plans import PlannedOperations
 
 _validators: dict[int, tuple[dict, Draft4Validator | _StringSchema]] = {}
 
@@ -284,7 +285,8 @@ def middlewares(spec: dict, dispatcher: type, docs_prefixes: tuple[str, ...]) ->
     stack = [ServerErrorMiddleware, ExceptionMiddleware, dispatcher, docs, RouteByOperation]
     if _declares_security(spec):
         stack.append(SecurityMiddleware)
-    return [*stack, CachedRequestValidationMiddleware, LifespanMiddleware, ContextMiddleware]
+    return [*stack, PlannedOperations, CachedRequestValidationMiddleware, LifespanMiddleware,
+            ContextMiddleware]
 
 
 def _declares_security(spec: dict) -> bool:
