@@ -33,7 +33,7 @@ import time
 import uvicorn
 
 from gateway.server.config import Config
-from gateway.server.protocol import CoalescingHttpToolsProtocol
+from gateway.server.protocol import GatewayProtocol
 
 log = logging.getLogger("gateway")
 RESTART_BACKOFF = (1.0, 5.0)  # seconds between restarts: normally, and after a quick death
@@ -43,7 +43,7 @@ QUICK_DEATH = 10.0  # a worker that dies sooner than this after its start is res
 def uvicorn_options(config: Config) -> dict:
     """uvicorn's settings for the gateway (one process or each of N workers)."""
     return dict(host=config.host, port=config.port, loop="uvloop",
-                http=CoalescingHttpToolsProtocol, access_log=False, log_level=config.log_level,
+                http=GatewayProtocol, access_log=False, log_level=config.log_level,
                 lifespan="on", server_header=False, date_header=True,
                 # longer than clients keep idle connections (httpx: 5 s), so the
                 # client, not a timer racing its next request, ends them

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pfsd.libc import start_writeback
+from pfsd.store.lanes import Lane
 
 INLINE_MAX = 64 * 1024
 FLUSH_SIZE = 1024 * 1024  # bytes buffered before a write to the temp file
 WRITE_BEHIND = 8 * 1024 * 1024  # written bytes handed to the disk before the final fsync
+AHEAD = 8 * 1024 * 1024  # bytes an upload may queue in each of its lanes (hash, write)
 READ_CHUNK = 1024 * 1024  # GetFile message size: well under gRPC's 4 MiB default cap
 EMPTY_MD5 = hashlib.md5(b"").digest()
 
@@ -146,10 +148,12 @@ class ContentStore:
 class ContentBuilder:
     """Accumulates one file's bytes: in memory while small, then a hashed, fsynced temp file.
 
-    Large contents are hashed and written by worker threads while the next chunk arrives: MD5
-    in one, the write in another (both release the GIL), and every WRITE_BEHIND bytes the kernel
-    is asked to start writing them to disk, so the final fsync finds little left. At most one
-    flush is in flight: memory stays about 2 * FLUSH_SIZE.
+    Large contents are hashed and written by two lanes (pfsd.store.lanes: MD5 in one worker
+    thread, the write in another, each in order) while the next chunks arrive, and every
+    WRITE_BEHIND bytes the kernel is asked to start writing them to disk, so the final fsync
+    finds little left. Up to AHEAD bytes may wait in each lane: the hash runs on without
+    waiting for the loop between chunks, and a short stall of the disk does not stop it;
+    memory stays about AHEAD + FLUSH_SIZE per upload.
     """
 
     def __init__(self, store: ContentStore) -> None:
@@ -163,7 +167,7 @@ class ContentBuilder:
         self.synced = 0  # bytes of it handed to the disk (write-behind)
         self.tmp_path: Path | None = None
         self.force_blob = False
-        self._flushing: asyncio.Future[None] | None = None
+        self._lanes: tuple[Lane, Lane] | None = None  # (MD5, write) once the content is big
         self._sealing: asyncio.Future[Content] | None = None
 
     async def add(self, chunk: bytes) -> None:
@@ -173,19 +177,20 @@ class ContentBuilder:
         self.buffered += len(chunk)
         self.size += len(chunk)
         if self.size > INLINE_MAX and self.buffered >= FLUSH_SIZE:
-            await self._wait_flush()
-            chunks, self.chunks, self.buffered = self.chunks, [], 0
-            loop = asyncio.get_running_loop()
-            md5 = loop.run_in_executor(None, self._md5_update, chunks)
-            self._flushing = asyncio.ensure_future(_all(md5, loop.run_in_executor(None, self._write, chunks)))
+            hashing, writing = self._flush()
+            # Bounded: wait only once a lane has more than AHEAD bytes queued.
+            await hashing.wait(AHEAD)
+            await writing.wait(AHEAD)
 
-    async def _wait_flush(self) -> None:
-        if self._flushing is not None:
-            # Shielded, and forgotten only once done: if the stream is cancelled meanwhile, the
-            # write goes on in its thread (it may be the one creating the temp file), and
-            # abort() must still see it to delete that file after it.
-            await asyncio.shield(self._flushing)
-            self._flushing = None
+    def _flush(self) -> tuple[Lane, Lane]:
+        """Hand the buffered chunks to both lanes (started on the first flush)."""
+        if self._lanes is None:
+            loop = asyncio.get_running_loop()
+            self._lanes = (Lane(self._md5_update, loop), Lane(self._write, loop))
+        chunks, size, self.chunks, self.buffered = self.chunks, self.buffered, [], 0
+        for lane in self._lanes:
+            lane.submit(chunks, size)
+        return self._lanes
 
     async def add_content(self, content: Content) -> None:
         """Append an existing content (CopyFile append, AddFile onto an existing file)."""
@@ -200,7 +205,7 @@ class ContentBuilder:
             self.md5.update(data)
 
     def _write(self, chunks: list[bytes]) -> None:
-        """Write `chunks` to the temp file (MD5 is `_md5_update`'s, in parallel)."""
+        """Write `chunks` to the temp file (the MD5 lane hashes them meanwhile)."""
         if self.fd is None:
             self.tmp_path = self.store.tmp / secrets.token_hex(16)
             self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -216,21 +221,23 @@ class ContentBuilder:
 
     async def finish(self) -> Content:
         """Seal the content: inline when small, else a durable blob (held from GC until released)."""
-        if self.size <= INLINE_MAX and self.fd is None and not self.force_blob:
+        if self.size <= INLINE_MAX and self.fd is None and self._lanes is None and not self.force_blob:
             data = b"".join(self.chunks)
             self.chunks.clear()
             return Content(len(data), hashlib.md5(data).digest(), None, data)
-        await self._wait_flush()
-        chunks, self.chunks = self.chunks, []
-        # Shielded like a flush: a cancel leaves the seal running, and abort() undoes it after.
-        self._sealing = asyncio.ensure_future(asyncio.to_thread(self._seal, chunks))
+        hashing, writing = self._flush()
+        # Not shielded: a cancel here leaves the lanes running, and abort() closes them.
+        await hashing.wait()
+        await writing.wait()
+        # Shielded: a cancel leaves the seal running, and abort() undoes it after.
+        self._sealing = asyncio.ensure_future(asyncio.to_thread(self._seal))
         content = await asyncio.shield(self._sealing)
         self._sealing = None
         return content
 
-    def _seal(self, chunks: list[bytes]) -> Content:
-        self._md5_update(chunks)
-        self._write(chunks)
+    def _seal(self) -> Content:
+        if self.fd is None:  # an empty content forced into a blob: no write created the file
+            self._write([])
         assert self.fd is not None and self.tmp_path is not None
         os.fsync(self.fd)
         os.close(self.fd)
@@ -247,9 +254,10 @@ class ContentBuilder:
         if self._sealing is not None:
             self._sealing.add_done_callback(self._unseal)
             self._sealing = None
-        elif self._flushing is not None:
-            self._flushing.add_done_callback(lambda _f: self._discard())
-            self._flushing = None
+        elif self._lanes is not None:
+            hashing, writing = self._lanes
+            hashing.close(lambda: None)
+            writing.close(self._discard)
         else:
             self._discard()
 
@@ -268,14 +276,6 @@ class ContentBuilder:
         if self.tmp_path is not None:
             self.tmp_path.unlink(missing_ok=True)
             self.tmp_path = None
-
-
-async def _all(*futures: asyncio.Future[None]) -> None:
-    """Wait for every one of `futures`, then raise the first failure: a flush is over (and its
-    temp file may be deleted) only once all of its threads are done with it."""
-    for outcome in await asyncio.gather(*futures, return_exceptions=True):
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 def _same_bytes(a: Path, b: Path, size: int) -> bool:

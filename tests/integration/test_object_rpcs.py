@@ -396,3 +396,14 @@ def test_explorer_pages_against_a_pachd_like_backend(pfsd_address):
         assert '<span class="del">-one</span>' in diff.text and '<span class="add">+two</span>' in diff.text
 
     run(pfsd_address, scenario, pachd=True, extensions=False)
+
+
+def test_pfsd_in_this_process_is_known_to_hash_uploads_from_the_start():
+    """The gateway hosting pfsd (a LocalChannel) has nothing to learn: even its first upload
+    is hashed once, by pfsd; with extensions off it hashes itself, as against pachd."""
+    from gateway.pfs.local import Handlers, LocalChannel
+
+    local = PFS("unix:///in-process", channel=LocalChannel(Handlers()))
+    assert local.is_pfsd is True and local.hashes_uploads
+    plain = PFS("unix:///in-process", extensions=False, channel=LocalChannel(Handlers()))
+    assert plain.is_pfsd is False and not plain.hashes_uploads

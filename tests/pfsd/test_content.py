@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
+
+import pytest
 
 from pfsd import libc
 from pfsd.store import content
@@ -100,3 +103,64 @@ def test_gc_spares_a_blob_a_write_holds(tmp_path: Path) -> None:
     assert not store.unlink_unless_held(sealed.blob)  # held: a commit will name it
     store.release(sealed.blob)
     assert store.unlink_unless_held(sealed.blob) and not store.blob_path(sealed.blob).exists()
+
+
+def test_lanes_run_ahead_and_a_dropped_upload_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Chunks queue in the hash and write lanes (up to AHEAD each) while more arrive; dropped
+    while writes are still queued, the temp file goes once the last write into it is done."""
+    store = ContentStore(tmp_path)
+    slow = []
+    real_write = content.os.write
+
+    def slow_write(fd, data):
+        slow.append(len(data))
+        time.sleep(0.02)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(content.os, "write", slow_write)
+
+    async def build_and_drop() -> int:
+        builder = store.builder()
+        block = os.urandom(MiB)
+        for _ in range(12):
+            await builder.add(block)
+        queued = builder._lanes[1].pending
+        builder.abort()
+        while list(store.tmp.iterdir()) and builder.fd is not None:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        return queued
+
+    queued = asyncio.run(build_and_drop())
+    assert queued >= 4 * MiB  # the loop went on while writes were queued
+    assert sum(slow) < 12 * MiB  # the rest of the queue was dropped, not written
+    assert not list(store.tmp.iterdir())
+
+
+def test_a_failed_write_fails_the_upload_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    store = ContentStore(tmp_path)
+    calls = []
+    real_write = content.os.write
+
+    def failing_write(fd, data):
+        calls.append(len(data))
+        if len(calls) > 3:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(content.os, "write", failing_write)
+
+    async def build() -> None:
+        builder = store.builder()
+        try:
+            for _ in range(40):
+                await builder.add(os.urandom(MiB))
+            await builder.finish()
+        except OSError:
+            builder.abort()
+            await asyncio.sleep(0.1)
+            raise
+
+    with pytest.raises(OSError, match="No space"):
+        asyncio.run(build())
+    assert not list(store.tmp.iterdir())
