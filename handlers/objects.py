@@ -9,6 +9,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway.context import content_type, pfs, request
 from gateway.ops import acls, conditional, folders, versioning, versions
 from gateway.ops.body import UploadBody
+from gateway.ops.download import LocalFileResponse
 from gateway.ops.objects import (
     ObjectInfo,
     existing_file,
@@ -162,7 +163,9 @@ async def get_object(bucket: str, key: str, version_id: str | None = None,
         out["Content-Range"] = conditions.content_range(start, end, obj.size)
     length = end - start + 1
     out["Content-Length"] = str(length)
-    if reader is None or start != offset:
+    if reader is not None and reader.local is not None:
+        reader.offset = start  # the blob file itself (pfsd in this process): any offset
+    elif reader is None or start != offset:
         if reader is not None:
             reader.cancel()
         pinned = Ref(ref.project, ref.repo, ref.branch, obj.commit or ref.commit)
@@ -171,6 +174,8 @@ async def get_object(bucket: str, key: str, version_id: str | None = None,
         # A small body is read whole: a plain Response costs far less CPU than a streamed one
         # (no task group, no disconnect listener), and memory stays bounded by SMALL_OBJECT.
         return Response(await reader.read(length), status_code=status, headers=out, media_type=None)
+    if reader.local is not None:  # sent by the kernel from the blob file (sendfile)
+        return LocalFileResponse(reader, length, status, out)
     return StreamingResponse(reader.chunks(length), status_code=status, headers=out, media_type=None)
 
 

@@ -109,7 +109,8 @@ async def open_object(client: PFS, ref: Ref, path: str,
     if client.is_pfsd is False:
         return None
     # the metadata sidecar's page comes with the bytes: one RPC even when it is not cached
-    reader = client.open_file(ref, path, offset, page_of=metadata.sidecar_dir(path))
+    # and, with pfsd in this process, the blob's descriptor instead of its bytes (gateway.ops.download)
+    reader = client.open_file(ref, path, offset, page_of=metadata.sidecar_dir(path), local=True)
     try:
         info = await reader.info()
         if info is None or is_directory(info):

@@ -7,7 +7,9 @@ typed errors of :mod:`gateway.pfs.errors`; handlers never see ``grpc`` types.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from generated.pfs import pfs_pb2_grpc
 from generated.pfsd.pages_pb2 import FileInfoPage
 
 MiB = 1 << 20
+LOCAL_CHUNK = MiB  # bytes per read of a local blob file served as ordinary body messages
 UNARY_TIMEOUT = 30.0  # seconds; every unary call has a deadline
 # Calls that only read: gRPC retries them once on UNAVAILABLE (a connection found broken, e.g.
 # after the backend restarted), and only before any response arrived. ModifyFile and the
@@ -53,6 +56,9 @@ FILE_INFO_KEY = "pfs-file-info-bin"  # pfsd's initial metadata on GetFile: the F
 # GetFile request metadata (pfsd): send this path's one-entry ListFile page as PAGE_KEY too
 PAGE_OF_KEY = "pfs-page-of-bin"
 PAGE_KEY = "pfs-page-bin"
+# GetFile request metadata (pfsd in this process only): answer a blob with an open descriptor
+# of it (initial metadata, same key) instead of data messages; see FileReader.local
+LOCAL_FD_KEY = "pfs-local-fd"
 # pfsd's request metadata on ModifyFile and CreateBranch: the description of the commit the call
 # creates (a -bin key: UTF-8 text). pachd ignores it; its commits stay without one (docs/pfsd.md).
 DESCRIPTION_KEY = "pfs-commit-description-bin"
@@ -151,6 +157,8 @@ class PFS:
         # client then behaves exactly as it does against pachd (tests of the fallback use it).
         self.use_extensions = extensions
         self.is_pfsd: bool | None = None if extensions else False
+        # pfsd runs in this process (a LocalChannel): GetFile may hand over blob descriptors
+        self.local = channel is not None and getattr(channel, "local_process", False)
         # Whether ModifyFile answers the MD5 of what it wrote (pfsd's trailer), learned from
         # the first stream that asked: until then, and against pachd, the gateway hashes.
         self.reports_md5: bool | None = None if extensions else False
@@ -265,16 +273,24 @@ class PFS:
             req.paginationMarker.CopyFrom(ref.file_pb(after))
         return [f async for f in self.api.WalkFile(req, timeout=UNARY_TIMEOUT)]
 
-    def open_file(self, ref: Ref, path: str, offset: int = 0, page_of: str | None = None) -> FileReader:
+    def open_file(self, ref: Ref, path: str, offset: int = 0, page_of: str | None = None,
+                  local: bool = False) -> FileReader:
         """Start a GetFile from ``offset``; nothing is awaited yet (see :class:`FileReader`).
 
         ``page_of``: a path whose first ListFile entry pfsd sends with the FileInfo (see
-        :meth:`FileReader.page`); ignored unless extensions are on.
+        :meth:`FileReader.page`); ignored unless extensions are on. ``local``: when pfsd runs
+        in this process, ask for the blob's descriptor instead of its bytes (see
+        :attr:`FileReader.local`; the caller must then await :meth:`FileReader.info`).
         """
         req = pb.GetFileRequest(file=ref.file_pb(path), offset=offset)
-        if page_of is not None and self.use_extensions:
-            return FileReader(self, self.api.GetFile(req, metadata=((PAGE_OF_KEY, page_of.encode()),)))
-        return FileReader(self, self.api.GetFile(req))
+        if not self.use_extensions:
+            return FileReader(self, self.api.GetFile(req), offset)
+        metadata: tuple[tuple[str, str | bytes], ...] = ()
+        if page_of is not None:
+            metadata += ((PAGE_OF_KEY, page_of.encode()),)
+        if local and self.local:
+            metadata += ((LOCAL_FD_KEY, "1"),)
+        return FileReader(self, self.api.GetFile(req, metadata=metadata or None), offset)
 
     async def get_file(self, ref: Ref, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         """Stream a file's bytes from ``offset``; the caller may stop early (the call is cancelled)."""
@@ -374,10 +390,14 @@ class FileReader:
     headers (and give up, with :meth:`cancel`) before any byte is read.
     """
 
-    def __init__(self, client: PFS, call) -> None:
+    def __init__(self, client: PFS, call, offset: int = 0) -> None:
         self._client = client
         self._call = call
         self._page: bytes | None = None
+        # The blob file itself, when pfsd in this process handed over its descriptor (then no
+        # data messages follow): an immutable file, readable from any offset, and ours to close.
+        self.local: io.FileIO | None = None
+        self.offset = offset  # where chunks() and read() start (settable while ``local``)
 
     def page(self) -> list[pb.FileInfo] | None:
         """The ListFile page pfsd sent beside the FileInfo (``page_of``), once :meth:`info`
@@ -406,6 +426,8 @@ class FileReader:
                 info = pb.FileInfo.FromString(value)
             elif key == PAGE_KEY:
                 self._page = value
+            elif key == LOCAL_FD_KEY:
+                self.local = io.FileIO(int(value), "rb", closefd=True)
         if info is not None:
             return info
         if not self._call.done():
@@ -417,6 +439,10 @@ class FileReader:
 
         The pieces are views of the received messages (no copy): bytes-like, not bytes.
         """
+        if self.local is not None:
+            async for chunk in self._local_chunks(length):
+                yield chunk
+            return
         remaining = length
         try:
             if remaining > 0:
@@ -431,13 +457,30 @@ class FileReader:
         finally:
             self._call.cancel()
 
+    async def _local_chunks(self, length: int) -> AsyncIterator[bytes]:
+        """From the local blob file, in LOCAL_CHUNK reads on a worker thread (a disk may be slow)."""
+        assert self.local is not None
+        fd, pos, end = self.local.fileno(), self.offset, self.offset + length
+        try:
+            while pos < end:
+                data = await asyncio.to_thread(os.pread, fd, min(LOCAL_CHUNK, end - pos), pos)
+                if not data:
+                    break
+                pos += len(data)
+                yield data
+        finally:
+            self.cancel()
+
     async def read(self, length: int) -> bytes:
         """At most ``length`` bytes, whole (for small bodies)."""
         parts = [chunk async for chunk in self.chunks(length)]
         return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
     def cancel(self) -> None:
+        """End the call (and close the local file): the reader is not used afterwards."""
         self._call.cancel()
+        if self.local is not None:
+            self.local.close()
 
 
 class _TokenStub:

@@ -77,6 +77,9 @@ class _Context:
     """The part of ``grpc.aio.ServicerContext`` the pfsd servicers use."""
 
     __slots__ = ("_metadata", "initial", "trailing", "sent")
+    # The caller shares the servicer's process: pfsd may answer a GetFile with an open
+    # descriptor of the blob (its ``pfs-local-fd`` extension), which only a caller here can use.
+    local_process = True
 
     def __init__(self, metadata: Any) -> None:
         self._metadata = tuple(metadata) if metadata else ()
@@ -316,6 +319,8 @@ class _StreamUnary:
 
 class LocalChannel:
     """What the generated stubs need of a ``grpc.aio.Channel``, served by ``handlers``."""
+
+    local_process = True  # calls are served in this process (see _Context.local_process)
 
     def __init__(self, handlers: Handlers) -> None:
         self.handlers = handlers

@@ -147,6 +147,8 @@ class RequestContext:
                 message["headers"] = headers
             elif message["type"] == "http.response.body":
                 sent["bytes"] += len(message.get("body", b""))
+            elif message["type"] == "http.response.zerocopysend":  # a file (gateway.ops.download)
+                sent["bytes"] += message.get("count") or 0
             await send(message)
 
         token = None

@@ -15,6 +15,7 @@ import asyncio
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from gateway.server.bodyreader import BodyReaderProtocol
+from gateway.server.zerocopy import ZeroCopyCycle, ZeroCopyProtocol
 
 
 class _Collect:
@@ -71,15 +72,25 @@ class CoalescingCycle(RequestResponseCycle):
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with :class:`CoalescingCycle` for every request."""
+    """uvicorn's httptools protocol with :class:`CoalescingCycle` (or ``cycle_class``, a
+    subclass) for every request."""
+
+    cycle_class: type[RequestResponseCycle] = CoalescingCycle
 
     def on_headers_complete(self) -> None:
         previous = self.cycle
         super().on_headers_complete()
         if self.cycle is not previous and type(self.cycle) is RequestResponseCycle:
-            self.cycle.__class__ = CoalescingCycle
+            self.cycle.__class__ = self.cycle_class
 
 
-class GatewayProtocol(BodyReaderProtocol, CoalescingHttpToolsProtocol):
+class GatewayCycle(ZeroCopyCycle, CoalescingCycle):
+    """ASGI's zero-copy send (gateway.server.zerocopy), on a cycle that coalesces (above)."""
+
+
+class GatewayProtocol(BodyReaderProtocol, ZeroCopyProtocol, CoalescingHttpToolsProtocol):
     """The gateway's: request bodies in big messages (gateway.server.bodyreader), each
-    response's head sent with its first body bytes (above)."""
+    response's head sent with its first body bytes (above), files sent by the kernel
+    (``http.response.zerocopysend``: gateway.server.zerocopy)."""
+
+    cycle_class = GatewayCycle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,15 @@ FILE_INFO_KEY = "pfs-file-info-bin"
 # first GET of an object at a commit is then one RPC, not two.
 PAGE_OF_KEY = "pfs-page-of-bin"
 PAGE_KEY = "pfs-page-bin"
+# Request metadata of GetFile (pfsd extension, in-process callers only): with "1", a file kept
+# as a blob is answered with LOCAL_FD_KEY in the initial metadata, the number of a descriptor
+# open on the blob (read-only) that the caller now owns and must close, and no data messages.
+# A blob is never changed once stored, and an open descriptor keeps its bytes readable even if
+# garbage collection unlinks it, so the caller can send them with sendfile(2). Only a caller
+# in pfsd's own process can use a descriptor number: pfsd honours the request only when the
+# call's context says so (``local_process``, set by gateway.pfs.local), never over gRPC.
+WANT_FD_KEY = "pfs-local-fd"
+LOCAL_FD_KEY = "pfs-local-fd"
 GLOB_META = re.compile(r"[*?\[{]")
 
 
@@ -97,12 +107,25 @@ class FileServicer:
         # Sent before any data, even when no data message follows (empty file, offset past the end).
         commit = commit_field(msg)
         info = file_info_bytes(commit, Entry(path, row))
-        page_of = next((v for k, v in context.invocation_metadata() or () if k == PAGE_OF_KEY), None)
-        if page_of is None:
-            await context.send_initial_metadata(((FILE_INFO_KEY, info),))
-        else:
-            page = self._first_entry(view, commit, page_of.decode("utf-8", "replace"))
-            await context.send_initial_metadata(((FILE_INFO_KEY, info), (PAGE_KEY, page)))
+        page_of = want_fd = None
+        for k, v in context.invocation_metadata() or ():
+            if k == PAGE_OF_KEY:
+                page_of = v
+            elif k == WANT_FD_KEY:
+                want_fd = v
+        initial: list[tuple[str, bytes | str]] = [(FILE_INFO_KEY, info)]
+        if page_of is not None:
+            initial.append((PAGE_KEY, self._first_entry(view, commit, page_of.decode("utf-8", "replace"))))
+        if want_fd == "1" and content.blob is not None and getattr(context, "local_process", False):
+            # opened here, before the answer: the descriptor holds these bytes from now on
+            fd = os.open(self.backend.content.blob_path(content.blob), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                await context.send_initial_metadata((*initial, (LOCAL_FD_KEY, str(fd))))
+            except BaseException:
+                os.close(fd)
+                raise
+            return  # the caller reads the descriptor (and closes it): no data messages
+        await context.send_initial_metadata(tuple(initial))
         async for chunk in self.backend.content.stream(content, max(0, request.offset)):
             yield bytes_value(chunk)
 
