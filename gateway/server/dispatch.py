@@ -26,6 +26,8 @@ INTERNAL_PREFIX = "/~"  # docs, health, metrics: no bucket name can hold "~"
 DOCS_PATHS = ("/~/docs", "/~/openapi.json")  # served by connexion's Swagger UI, after us
 OPERATION_ID = "s3_operation_id"  # scope["state"] key: the operationId chosen (see tuning)
 QUERY = "s3_query"  # scope["state"] key: the query's (key, value) pairs (see plans)
+# scope["state"] key: the request's own Content-Type, hidden from connexion (see below)
+HIDDEN_CONTENT_TYPE = "content_type"
 S3_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
 
 
@@ -131,6 +133,6 @@ class Dispatcher:
         state["s3_operation"] = op.name
         state[OPERATION_ID] = op.operation_id  # connexion's route, without trying the others
         state[QUERY] = query  # parsed as Starlette would: the plan's query parameters
-        state["content_type"], request_headers = _hide_content_type(scope["headers"])
+        state[HIDDEN_CONTENT_TYPE], request_headers = _hide_content_type(scope["headers"])
         scope = dict(scope, path=new_path, raw_path=new_path.encode("latin-1"), headers=request_headers)
         await self.app(scope, receive, send)

@@ -2,10 +2,11 @@
 
 A big upload's bytes are hashed (MD5) and written to their temp file by two lanes while the
 event loop receives the next ones. Each lane runs at most one worker job at a time (order
-matters to a hash and to a file), and that job drains everything queued before it returns, so
-a steady stream costs one thread hand-off per burst, not one per chunk, and the hash never
-waits for the event loop between chunks (hashlib and os.write release the GIL: the hash runs
-on the second core while the loop and the write share the first).
+matters to a hash and to a file), and that job drains what is queued (up to :data:`SLICE`
+bytes, then it queues itself again behind the executor's other jobs), so a steady stream
+costs one thread hand-off per burst, not one per chunk, and the hash seldom waits for the
+event loop between chunks (hashlib and os.write release the GIL: the hash runs on the second
+core while the loop and the write share the first).
 
 The loop only queues: :meth:`Lane.submit` never blocks, :meth:`Lane.wait` suspends until at
 most so many bytes are left queued (the caller's bound on memory), and :meth:`Lane.close`
@@ -20,6 +21,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+SLICE = 16 * 1024 * 1024  # bytes one worker job takes before it yields its thread
 
 
 class Lane:
@@ -51,7 +54,11 @@ class Lane:
         self._loop.run_in_executor(None, self._drain)
 
     def _drain(self) -> None:
-        """The worker: every queued item, until none is left (or the lane is closed)."""
+        """The worker: queued items until none is left (or the lane is closed), or until it
+        has done SLICE bytes: then it queues itself again behind the executor's other jobs,
+        so that lanes kept busy by fast uploads never hold the shared workers from the rest
+        (GetFile's reads, other uploads' lanes, seals)."""
+        done = 0
         while True:
             with self._lock:
                 if not self._items or self._closed or self.error is not None:
@@ -60,6 +67,9 @@ class Lane:
                     self._running = False
                     notify = self._waiter is not None or self._on_idle is not None
                     break
+                if done >= SLICE:
+                    self._loop.call_soon_threadsafe(self._resume)
+                    return
                 item, size = self._items.popleft()
             try:
                 self._fn(item)
@@ -67,6 +77,7 @@ class Lane:
                 with self._lock:
                     self.error = e
                 continue
+            done += size
             with self._lock:
                 self.pending -= size
                 notify = self._waiter is not None and self.pending <= self._limit
@@ -74,6 +85,10 @@ class Lane:
                 self._loop.call_soon_threadsafe(self._notify)
         if notify:
             self._loop.call_soon_threadsafe(self._notify)
+
+    def _resume(self) -> None:
+        """On the loop: the worker's next slice, queued behind whatever the executor holds."""
+        self._loop.run_in_executor(None, self._drain)
 
     def _notify(self) -> None:
         """On the loop: wake a waiter, or run the close callback once the worker is done."""

@@ -105,3 +105,27 @@ def test_close_drops_the_queue_and_calls_back_after_the_running_item():
 
     asyncio.run(main())
     assert finished == [0] and order == ["item 0", "closed"]
+
+
+def test_a_busy_lane_yields_its_worker_between_slices(monkeypatch):
+    """A lane that always has work still lets other jobs of the shared executor run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pfsd.store import lanes
+
+    monkeypatch.setattr(lanes, "SLICE", 3)
+    log: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        lane = Lane(lambda item: (log.append(f"item {item}"), time.sleep(0.002)), loop)
+        for i in range(9):
+            lane.submit(i, 1)
+        other = loop.run_in_executor(None, log.append, "other job")
+        await lane.wait()
+        await other
+
+    asyncio.run(main())
+    assert [x for x in log if x.startswith("item")] == [f"item {i}" for i in range(9)]
+    assert 0 < log.index("other job") < len(log) - 1  # ran between slices, not after them all
