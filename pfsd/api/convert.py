@@ -86,6 +86,7 @@ def page_bytes(commit: bytes, entries: Iterable[Entry], number: int, until: str 
     small = _SMALL
     head = commit + b"\x12"
     count = 0
+    last, stamp = None, b""  # files written by one commit share its time: encoded once
     for path, row in entries:
         if until is not None and path >= until:
             break
@@ -97,7 +98,10 @@ def page_bytes(commit: bytes, entries: Iterable[Entry], number: int, until: str 
         if row is None:
             info = tag + file + b"\x10\x02"  # file_type DIR
         else:
-            info = tag + file + b"\x10\x01" + _committed(row.committed)  # FILE, committed
+            if row.committed != last:
+                last = row.committed
+                stamp = _committed(last)
+            info = tag + file + b"\x10\x01" + stamp  # file_type FILE, committed
             if row.size:
                 info += b"\x20" + varint(row.size)
             if row.md5:

@@ -8,9 +8,13 @@ NUL and control characters in keys (test_objects), max-keys negative or not a nu
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import socket
 import time
 import xml.etree.ElementTree as ET
+import zlib
 
 import httpx
 import pytest
@@ -103,6 +107,25 @@ def test_body_shorter_than_content_length_writes_nothing(gateway, endpoint, buck
     assert listed(endpoint, bucket) == []
     assert httpx.put(f"{endpoint}/{bucket}/after", content=b"ok", timeout=10).status_code == 200
     assert _tmp_files(gateway) == []  # the partial body's temp file is gone (it used to stay)
+
+
+@pytest.mark.parametrize("header", ["content-md5", "x-amz-checksum-crc32"])
+def test_big_body_failing_its_check_writes_nothing(gateway, endpoint, bucket, header):
+    """20 MiB whose Content-MD5 (checked by pfsd before it commits) or CRC32 (by the gateway
+    after the last byte) is wrong: 400 BadDigest, the object as it was, no temp file left."""
+    assert httpx.put(f"{endpoint}/{bucket}/k", content=b"previous", timeout=10).status_code == 200
+    body = os.urandom(20 * 1024 * 1024)
+    other = b"not the body"
+    wrong = (hashlib.md5(other).digest() if header == "content-md5"
+             else zlib.crc32(other).to_bytes(4, "big"))
+    r = httpx.put(f"{endpoint}/{bucket}/k", content=body, timeout=60,
+                  headers={header: base64.b64encode(wrong).decode()})
+    assert r.status_code == 400 and error_code(r) == "BadDigest", r.text
+    assert httpx.get(f"{endpoint}/{bucket}/k", timeout=10).content == b"previous"
+    deadline = time.monotonic() + 10
+    while _tmp_files(gateway) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _tmp_files(gateway) == []
 
 
 def test_xml_body_cut_short_is_incomplete_body_not_a_crash(gateway, endpoint):

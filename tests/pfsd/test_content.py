@@ -164,3 +164,22 @@ def test_a_failed_write_fails_the_upload_and_leaves_nothing(tmp_path: Path, monk
     with pytest.raises(OSError, match="No space"):
         asyncio.run(build())
     assert not list(store.tmp.iterdir())
+
+
+def test_appending_blobs_reads_them_whole_and_in_order(tmp_path: Path) -> None:
+    """CompleteMultipartUpload's concatenation: blobs of several reads each, appended."""
+    store = ContentStore(tmp_path)
+    parts = [os.urandom(2 * content.READ_CHUNK + 12345), os.urandom(content.READ_CHUNK), b"tail"]
+    sealed = [_seal(store, p) for p in parts[:2]]
+
+    async def concat() -> content.Content:
+        builder = store.builder()
+        for c in sealed:
+            await builder.add_content(c)
+        await builder.add(parts[2])
+        return await builder.finish()
+
+    whole = b"".join(parts)
+    out = asyncio.run(concat())
+    assert out.md5 == hashlib.md5(whole).digest() and store.blob_path(out.blob).read_bytes() == whole
+
