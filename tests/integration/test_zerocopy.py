@@ -1,7 +1,7 @@
 """Big GETs sent by the kernel from pfsd's blob file (sendfile; gateway.ops.download).
 
 With pfsd in the gateway's process (the default), a GET of an object kept as a blob (over 64
-KiB) gets the blob's open descriptor from pfsd and, past 256 KiB, sends it with ASGI's
+KiB) gets the blob's open descriptor from pfsd and, past 64 KiB, sends it with ASGI's
 zero-copy send (gateway.server.protocol). Everything else about a GET stays as it was: these
 tests read such objects through real clients (boto3 whole, ranged, download_file; presigned
 URLs; raw sockets for HEAD, pipelining and a client leaving mid-body) on a gateway with
@@ -85,6 +85,16 @@ def test_boto3_whole_and_ranges(s3, big):
         assert r["ResponseMetadata"]["HTTPStatusCode"] == 206
         assert r["ContentRange"] == f"bytes {lo}-{hi}/{SIZE}"
         assert r["Body"].read() == DATA[lo:hi + 1], rng
+
+
+def test_a_small_blob_and_small_ranges(s3, big):
+    bucket, key = big
+    small = DATA[:100 * 1024]  # a blob (over 64 KiB), sent whole by sendfile
+    s3.put_object(Bucket=bucket, Key="small.bin", Body=small)
+    assert s3.get_object(Bucket=bucket, Key="small.bin")["Body"].read() == small
+    for lo, hi in ((0, 99), (SIZE - 10, SIZE - 1), (70000, 70000 + 65535)):  # read, not sent
+        r = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={lo}-{hi}")
+        assert r["Body"].read() == DATA[lo:hi + 1]
 
 
 def test_boto3_download_file_in_ranged_parts(s3, big, tmp_path):
