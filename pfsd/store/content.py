@@ -31,6 +31,7 @@ INLINE_MAX = 64 * 1024
 FLUSH_SIZE = 1024 * 1024  # bytes buffered before a write to the temp file
 WRITE_BEHIND = 8 * 1024 * 1024  # written bytes handed to the disk before the final fsync
 AHEAD = 8 * 1024 * 1024  # bytes an upload may queue in each of its lanes (hash, write)
+AHEAD_TOTAL = 24 * 1024 * 1024  # ... and all uploads together: each gets its share of this
 READ_CHUNK = 1024 * 1024  # GetFile message size: well under gRPC's 4 MiB default cap
 EMPTY_MD5 = hashlib.md5(b"").digest()
 
@@ -56,6 +57,7 @@ class ContentStore:
         self.tmp = root / "tmp"
         # Blobs written but not yet referenced by committed metadata: GC must not take them.
         self.pending: dict[str, int] = {}
+        self.streaming = 0  # builders whose lanes are open (on the event loop only)
         self._lock = threading.Lock()  # hold() runs in worker threads, release() in the loop
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -153,7 +155,7 @@ class ContentBuilder:
     WRITE_BEHIND bytes the kernel is asked to start writing them to disk, so the final fsync
     finds little left. Up to AHEAD bytes may wait in each lane: the hash runs on without
     waiting for the loop between chunks, and a short stall of the disk does not stop it;
-    memory stays about AHEAD + FLUSH_SIZE per upload.
+    memory stays about AHEAD + FLUSH_SIZE per upload, AHEAD_TOTAL for all of them together.
     """
 
     def __init__(self, store: ContentStore) -> None:
@@ -168,6 +170,7 @@ class ContentBuilder:
         self.tmp_path: Path | None = None
         self.force_blob = False
         self._lanes: tuple[Lane, Lane] | None = None  # (MD5, write) once the content is big
+        self._done_streaming = False
         self._sealing: asyncio.Future[Content] | None = None
 
     async def add(self, chunk: bytes) -> None:
@@ -178,15 +181,26 @@ class ContentBuilder:
         self.size += len(chunk)
         if self.size > INLINE_MAX and self.buffered >= FLUSH_SIZE:
             hashing, writing = self._flush()
-            # Bounded: wait only once a lane has more than AHEAD bytes queued.
-            await hashing.wait(AHEAD)
-            await writing.wait(AHEAD)
+            # Bounded: wait only once a lane holds more than this upload's share of AHEAD_TOTAL
+            # (AHEAD for one or two uploads; concurrent ones queue less each).
+            ahead = self._share()
+            while True:
+                await hashing.wait(ahead)
+                await writing.wait(ahead)
+                if (share := self._share()) >= ahead:  # uploads that started meanwhile
+                    break
+                ahead = share
+
+    def _share(self) -> int:
+        """The bytes this upload may queue in each lane now."""
+        return max(FLUSH_SIZE, min(AHEAD, AHEAD_TOTAL // self.store.streaming))
 
     def _flush(self) -> tuple[Lane, Lane]:
         """Hand the buffered chunks to both lanes (started on the first flush)."""
         if self._lanes is None:
             loop = asyncio.get_running_loop()
             self._lanes = (Lane(self._md5_update, loop), Lane(self._write, loop))
+            self.store.streaming += 1
         chunks, size, self.chunks, self.buffered = self.chunks, self.buffered, [], 0
         for lane in self._lanes:
             lane.submit(chunks, size)
@@ -229,6 +243,7 @@ class ContentBuilder:
         # Not shielded: a cancel here leaves the lanes running, and abort() closes them.
         await hashing.wait()
         await writing.wait()
+        self._stop_streaming()
         # Shielded: a cancel leaves the seal running, and abort() undoes it after.
         self._sealing = asyncio.ensure_future(asyncio.to_thread(self._seal))
         content = await asyncio.shield(self._sealing)
@@ -260,6 +275,13 @@ class ContentBuilder:
             writing.close(self._discard)
         else:
             self._discard()
+        self._stop_streaming()
+
+    def _stop_streaming(self) -> None:
+        """This builder's lanes have done their work (or been closed): out of the count."""
+        if self._lanes is not None and not self._done_streaming:
+            self._done_streaming = True
+            self.store.streaming -= 1
 
     def _unseal(self, sealing: asyncio.Future[Content]) -> None:
         """A seal finished for a stream that was given up: drop its temp file, or let its blob

@@ -72,12 +72,17 @@ def raw_exchange(url: str, request: bytes, expect: int) -> bytes:
     return bytes(got)
 
 
-def test_boto3_whole_and_ranges(s3, big):
+def test_boto3_whole_and_ranges(signed_gateway, s3, big):
     bucket, key = big
     r = s3.get_object(Bucket=bucket, Key=key)
     assert r["ContentLength"] == SIZE
     assert r["ETag"] == f'"{hashlib.md5(DATA).hexdigest()}"'
     assert r["Body"].read() == DATA
+    request_id = r["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-id"]
+    deadline = time.monotonic() + 5  # the access log counts the bytes the kernel sent
+    while f"out={SIZE} " not in signed_gateway.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(request_id in line and f"out={SIZE} " in line for line in signed_gateway.log_text().splitlines())
     tail = SIZE - 300000
     for rng, lo, hi in (("bytes=0-524287", 0, 524287), ("bytes=1000-2999999", 1000, 2999999),
                         ("bytes=-600000", SIZE - 600000, SIZE - 1), (f"bytes={tail}-", tail, SIZE - 1)):
@@ -299,3 +304,54 @@ def test_the_descriptor_comes_only_to_an_in_process_caller_with_extensions_on(tm
             host.release()
 
     asyncio.run(main())
+
+
+def test_cors_headers_and_a_sigv2_presigned_url(signed_gateway, s3, big):
+    import boto3
+    from botocore.config import Config
+
+    from tests.integration.test_auth import AK, SK
+
+    bucket, key = big
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]})
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    r = httpx.get(url, headers={"Origin": "https://app.example"})
+    assert r.status_code == 200 and r.content == DATA
+    assert r.headers["access-control-allow-origin"] == "https://app.example"
+    v2 = boto3.client("s3", endpoint_url=signed_gateway.url, region_name="us-east-1",
+                      aws_access_key_id=AK, aws_secret_access_key=SK,
+                      config=Config(s3={"addressing_style": "path"}, signature_version="s3"))
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    assert "Signature=" in url and "X-Amz-Signature" not in url
+    r = httpx.get(url, headers={"Range": "bytes=100-1999999"})
+    assert r.status_code == 206 and r.content == DATA[100:2000000]
+
+
+def test_a_blob_collected_during_the_send_still_sends_its_bytes(signed_gateway, s3):
+    """The bucket is deleted (its blob unlinked by pfsd's GC) while a slow client is still
+    reading: the descriptor opened before the headers keeps sending the object's own bytes."""
+    bucket = f"master.{unique_repo()}"
+    s3.create_bucket(Bucket=bucket)
+    data = os.urandom(16 * 1024 * 1024)  # far more than the socket buffers hold
+    md5 = hashlib.md5(data).hexdigest()
+    s3.put_object(Bucket=bucket, Key="gone", Body=data)
+    blob = signed_gateway.data_dir / "blobs" / md5[:2] / md5
+    assert blob.exists()
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "gone"})
+    u = urlsplit(url)
+    got = bytearray()
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(f"GET {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\nConnection: close\r\n\r\n".encode())
+        got += s.recv(65536)
+        s3.delete_object(Bucket=bucket, Key="gone")
+        s3.delete_bucket(Bucket=bucket)
+        deadline = time.monotonic() + 10
+        while blob.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not blob.exists()  # collected while the response is still being sent
+        while chunk := s.recv(1 << 20):
+            got += chunk
+    head, _, body = bytes(got).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == data

@@ -183,3 +183,36 @@ def test_appending_blobs_reads_them_whole_and_in_order(tmp_path: Path) -> None:
     out = asyncio.run(concat())
     assert out.md5 == hashlib.md5(whole).digest() and store.blob_path(out.blob).read_bytes() == whole
 
+
+
+def test_concurrent_uploads_share_one_bound_on_queued_bytes(tmp_path: Path, monkeypatch) -> None:
+    """Six uploads at once against a slow disk: once all six stream, each queues at most its
+    share of AHEAD_TOTAL (not AHEAD each), and each still seals to its own bytes."""
+    store = ContentStore(tmp_path)
+    real_write = content.os.write
+
+    def slow_write(fd, data):
+        time.sleep(0.003)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(content.os, "write", slow_write)
+    blocks = [os.urandom(MiB) for _ in range(6)]
+    share = content.AHEAD_TOTAL // 6
+    assert share < content.AHEAD  # else this test shows nothing
+    seen: list[int] = []
+
+    async def upload(block: bytes) -> content.Content:
+        builder = store.builder()
+        for _ in range(16):
+            await builder.add(block)
+            if store.streaming == 6:
+                seen.append(max(lane.pending for lane in builder._lanes))
+        return await builder.finish()
+
+    async def main() -> list:
+        return await asyncio.gather(*(upload(b) for b in blocks))
+
+    sealed = asyncio.run(main())
+    assert [s.md5 for s in sealed] == [hashlib.md5(b * 16).digest() for b in blocks]
+    assert store.streaming == 0
+    assert seen and max(seen) <= share

@@ -60,6 +60,7 @@ def test_page_bytes_equal_the_page_serialization() -> None:
                 for e in entries if e.row is not None]
     # files of one commit, consecutive (their time is encoded once), then another time
     entries += [Entry(f"/~~{i}", Listed(f"/~~{i}", i, None, 1_795_617_476.5 if i < 3 else 2.25)) for i in range(5)]
+    entries.append(Entry("/~~~", Listed("/~~~", 300, b"h" * 32, 3.0)))  # a hash of another length
     for number, until in [(len(entries), None), (3, None), (1, None), (len(entries), "/dir/"), (2, "/dir/")]:
         want = [e for e in entries if until is None or e.path < until][:number]
         page = FileInfoPage(file_info=[file_info(commit, e) for e in want])
