@@ -17,7 +17,12 @@ its local node. What gRPC would have done on the way is kept:
   bytes, as grpc.aio delivers it;
 - a client stream (ModifyFile) is bounded (:data:`STREAM_WINDOW` messages in flight) and
   runs its handler as a task: a cancel reaches the handler as ``CancelledError`` wherever it
-  waits, so a stream given up on commits nothing, as over gRPC.
+  waits, so a stream given up on commits nothing, as over gRPC. A stream whose messages are
+  all written before they reach :data:`INLINE_BYTES` of body (a small PUT: a handful of
+  messages) is kept until the call is awaited and its handler then runs in the caller's own
+  task, reading them from a list: no task, no hand-off futures, no loop turns between
+  messages; a cancel of the caller still reaches the handler, and a stream given up on before
+  it was awaited never reached the handler at all.
 
 Deadlines (``timeout=``) are accepted and not enforced: the handler runs in this process, it
 cannot be unreachable, and a stuck one would be stuck in the gateway either way.
@@ -33,8 +38,15 @@ from typing import Any, NamedTuple
 
 import grpc
 
+from gateway.pfs.wire import AddFileChunk
+
 log = logging.getLogger("gateway.pfs.local")
 STREAM_WINDOW = 4  # request messages queued ahead of a streaming handler (bounds memory)
+# A client stream holds its messages, without starting its handler, while they stay under this
+# many body bytes and INLINE_MESSAGES messages: a body up to one upload chunk (gateway.ops.body
+# sends at most 1 MiB per message) reaches the handler in one message whenever it starts.
+INLINE_BYTES = 1 << 20
+INLINE_MESSAGES = 32
 _EMPTY = grpc.aio.Metadata()
 
 
@@ -250,21 +262,32 @@ class _Requests:
 
 
 class _ClientStream:
-    """A client-streaming call (ModifyFile): ``write`` messages, ``done_writing``, await it."""
+    """A client-streaming call (ModifyFile): ``write`` messages, ``done_writing``, await it.
+
+    The handler starts only once the messages written pass :data:`INLINE_BYTES` of body or
+    :data:`INLINE_MESSAGES` (then as a task, fed through the window), or when the call is
+    awaited (then in the awaiting task, over the messages held: see the module's notes).
+    """
 
     def __init__(self, handler: grpc.RpcMethodHandler, method: str, metadata: Any,
                  deserializer: Callable | None) -> None:
+        self._handler = handler
         self._ctx = _Context(metadata)
         self._method, self._deserializer = method, deserializer
         self._requests = _Requests(handler.request_deserializer)
-        self._task = asyncio.ensure_future(self._run(handler))
-        self._task.add_done_callback(self._ended)
+        self._task: asyncio.Task | None = None
+        self._held = 0  # body bytes held while the handler has not started
+        self._ended_inline = False  # ran (or was cancelled) without a task
 
-    async def _run(self, handler: grpc.RpcMethodHandler) -> Any:
+    async def _run(self) -> Any:
         try:
-            return await handler.stream_unary(self._requests, self._ctx)
+            return await self._handler.stream_unary(self._requests, self._ctx)
         except Exception as exc:  # noqa: BLE001 - delivered as the call's status
             raise _status(exc, self._method) from None
+
+    def _start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+        self._task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task) -> None:
         self._requests.wake(self._requests.writer)
@@ -273,11 +296,24 @@ class _ClientStream:
 
     async def write(self, request: Any) -> None:
         requests = self._requests
-        if self._task.done() or requests.closed:
+        task = self._task
+        if task is None:
+            if self._ended_inline or requests.closed:
+                raise asyncio.InvalidStateError("the RPC has already finished")
+            requests.items.append(request)
+            self._held += _body_size(request)
+            if self._held < INLINE_BYTES and len(requests.items) < INLINE_MESSAGES:
+                return
+            self._start()
+            task = self._task
+            if len(requests.items) < STREAM_WINDOW:
+                return
+        elif task.done() or requests.closed:
             raise asyncio.InvalidStateError("the RPC has already finished")
-        requests.items.append(request)
-        requests.wake(requests.reader)
-        while len(requests.items) >= STREAM_WINDOW and not self._task.done():
+        else:
+            requests.items.append(request)
+            requests.wake(requests.reader)
+        while len(requests.items) >= STREAM_WINDOW and not task.done():
             requests.writer = asyncio.get_running_loop().create_future()
             await requests.writer
 
@@ -286,10 +322,16 @@ class _ClientStream:
         self._requests.wake(self._requests.reader)
 
     def cancel(self) -> bool:
-        return self._task.cancel()
+        if self._task is not None:
+            return self._task.cancel()
+        if self._ended_inline:
+            return False
+        self._ended_inline = True  # the handler never saw the stream: nothing to undo
+        self._requests.items.clear()
+        return True
 
     def done(self) -> bool:
-        return self._task.done()
+        return self._ended_inline if self._task is None else self._task.done()
 
     async def trailing_metadata(self) -> grpc.aio.Metadata:
         return grpc.aio.Metadata(*self._ctx.trailing)
@@ -297,10 +339,33 @@ class _ClientStream:
     async def initial_metadata(self) -> grpc.aio.Metadata:
         return grpc.aio.Metadata(*self._ctx.initial)
 
+    async def _inline(self) -> Any:
+        if self._ended_inline:
+            raise grpc.aio.AioRpcError(grpc.StatusCode.CANCELLED, _EMPTY, _EMPTY, "Locally cancelled")
+        self._ended_inline = True
+        self._requests.closed = True
+        return await self._run()
+
     def __await__(self):
-        # awaiting the task itself: a cancel of the caller cancels the call, as in grpc.aio
-        response = yield from self._task.__await__()
+        if self._task is None:
+            # every message is held: the handler runs here, in the caller's task (a cancel of
+            # the caller reaches it as CancelledError, as it would reach the task)
+            response = yield from self._inline().__await__()
+        else:
+            # awaiting the task itself: a cancel of the caller cancels the call, as in grpc.aio
+            response = yield from self._task.__await__()
         return _answer(response, self._deserializer)
+
+
+def _body_size(request: Any) -> int:
+    """The body bytes a request message carries (what the window bounds); small ones count 0."""
+    if type(request) is AddFileChunk:
+        return sum(map(len, request.pieces))
+    if isinstance(request, bytes):
+        return len(request)
+    if request.WhichOneof("body") == "add_file":  # a copy of the value: only until a task runs
+        return len(request.add_file.raw.value)
+    return 0
 
 
 class _StreamUnary:
