@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connexion import context
+from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from gateway.pfs.client import PFS
@@ -34,13 +35,52 @@ def access_keys() -> frozenset[str]:
     return _access_keys
 
 
+_REQUEST = "gateway.request"  # where the scope keeps its Request (see request())
+
+
+class IndexedHeaders(Headers):
+    """Starlette's read-only ``Headers``, with look-ups by name in a dict built once.
+
+    Starlette finds a header by scanning the whole list and decoding as it goes; a PutObject
+    looks up ~20 names (metadata, checksums, conditions, ACL, tagging), most of them absent.
+    The first of repeated headers wins, as in Starlette; the rest of the API is Starlette's.
+    """
+
+    def __init__(self, scope) -> None:
+        super().__init__(scope=scope)
+        index: dict[bytes, bytes] = {}
+        for name, value in reversed(self._list):
+            index[name] = value
+        self._index = index
+
+    def get(self, key: str, default=None):
+        value = self._index.get(key.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __getitem__(self, key: str) -> str:
+        value = self._index.get(key.lower().encode("latin-1"))
+        if value is None:
+            raise KeyError(key)
+        return value.decode("latin-1")
+
+    def __contains__(self, key) -> bool:
+        return isinstance(key, str) and key.lower().encode("latin-1") in self._index
+
+
 def request() -> Request:
     """The request being handled (headers, the raw body stream).
 
-    A request object of its own: connexion's ``context.request`` proxy built a new one, and
-    parsed the headers again, on every attribute read.
+    One request object per request, kept in its scope, with :class:`IndexedHeaders`:
+    connexion's ``context.request`` proxy built a new one, and parsed the headers again, on
+    every attribute read, and a handler asks several times.
     """
-    return Request(context.scope._get_current_object(), context.receive._get_current_object())
+    scope = context.scope._get_current_object()
+    req = scope.get(_REQUEST)
+    if req is None:
+        req = Request(scope, context.receive._get_current_object())
+        req._headers = IndexedHeaders(scope)
+        scope[_REQUEST] = req
+    return req
 
 
 def content_type() -> str | None:

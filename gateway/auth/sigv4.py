@@ -58,8 +58,9 @@ class Signed:
     def scope(self) -> str:
         return f"{self.date}/{self.region}/{SERVICE}/{TERMINATOR}"
 
-    @functools.cached_property
+    @property
     def time(self) -> datetime:
+        # read once per request (check_time): functools.cached_property took a lock per read
         return parse_amz_date(self.amz_date)
 
 
