@@ -60,7 +60,7 @@ class Signed:
 
     @property
     def time(self) -> datetime:
-        # read once per request (check_time): functools.cached_property took a lock per read
+        # parse_amz_date is cached; functools.cached_property took a lock per first read
         return parse_amz_date(self.amz_date)
 
 
@@ -152,7 +152,10 @@ def _hmac(key: bytes, text: str) -> bytes:
 
 # -- parsing --------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=64)
 def parse_amz_date(value: str) -> datetime:
+    # cached: every request parses its time twice (syntax, then skew), and the requests of one
+    # second share it; a datetime is immutable (a bad value raises, and is not cached)
     if not _AMZ_DATE.fullmatch(value):
         raise ValueError(value)
     # by hand: strptime costs more than the rest of a signature check
