@@ -147,6 +147,29 @@ class UploadBody:
         if empty:
             yield add_file(path, b"")
 
+    async def read_small(self, limit: int = THREADED_DIGEST) -> list[bytes] | None:
+        """The whole body's pieces, digested, when its Content-Length says it is at most
+        ``limit`` bytes of plain (not aws-chunked) request body; None otherwise, having read
+        nothing (then stream it with :meth:`file_ops`).
+
+        A small body is read before the ModifyFile starts, so the operations go to PFS as one
+        list (:meth:`small_ops`): no chain of async generators per upload, and every check
+        settles before PFS sees a message.
+        """
+        if self.req is None or self.decoder is not None or self.size_check is not None:
+            return None
+        length = self.req.headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) > limit:
+            return None
+        pieces = [piece async for piece in self._pieces()]
+        self._digest(pieces)
+        return pieces
+
+    @staticmethod
+    def small_ops(path: str, pieces: list[bytes]) -> list[pb.ModifyFileRequest | AddFileChunk]:
+        """What :meth:`file_ops` sends for a body read whole by :meth:`read_small`."""
+        return [delete_file(path), AddFileChunk(path, pieces) if pieces else add_file(path, b"")]
+
     def _digest(self, block: list[bytes]) -> None:
         for piece in block:
             self.digests.update(piece)

@@ -9,7 +9,7 @@ and PFS commits nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gateway.ops import conditional, folders, versioning, versions
 from gateway.ops.body import UploadBody
@@ -19,6 +19,7 @@ from gateway.pfs.client import PFS, Ref, Requirement
 from gateway.pfs.errors import FailedPrecondition
 from gateway.s3 import errors
 from gateway.s3.names import is_folder_key
+from generated.pfs import pfs_pb2 as pb
 
 
 async def write_object(client: PFS, ref: Ref, path: str, key: str, body: UploadBody,
@@ -90,26 +91,41 @@ async def _write_checked_by_pfsd(client: PFS, ref: Ref, path: str, key: str, bod
                                  status: asyncio.Future | None, cached: str | None,
                                  description: str) -> str:
     """The write in one RPC: pfsd refuses the stream if the branch is missing or the key is a
-    directory (checked as it applies it), so no look-up is needed first."""
+    directory (checked as it applies it), so no look-up is needed first. A small body is read
+    whole first and its operations go as one list (see UploadBody.read_small)."""
 
-    async def ops():
-        async for op in body.file_ops(path):
-            yield op
-        meta.version = versioning.version_mode(await status if status is not None else cached)
+    def finish() -> list[pb.ModifyFileRequest]:
+        """The operations after the body's, once it is all read and its checks passed."""
         meta.checksum = body.stored_checksum()  # the body is all read: its digests are final
-        for op in (*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)):
-            yield op  # write_ops also drops a stale sidecar
-        body.verify()  # raising here cancels the stream: PFS commits nothing
+        body.verify()  # raising here cancels the stream (or sends none): PFS commits nothing
         if is_folder_key(key) and body.size:
             raise folders.not_empty(key)
+        # write_ops also drops a stale sidecar
+        return [*metadata.write_ops(path, meta), *versions.index_ops(path, meta.version)]
 
+    pieces = await body.read_small()
+    if pieces is not None:
+        meta.version = versioning.version_mode(await status if status is not None else cached)
+        ops = [*body.small_ops(path, pieces), *finish()]
+    else:
+        ops = _streamed_ops(body, path, meta, status, cached, finish)
     try:
-        return await client.modify_file(ref, ops(), description, require=list(require),
+        return await client.modify_file(ref, ops, description, require=list(require),
                                         checks=(path,), md5=body.md5_report(path))
     except FailedPrecondition as e:
         if "is a directory" in e.message:
             raise errors.path_conflict(key) from None
         raise body.md5_refused(e) or e from None
+
+
+async def _streamed_ops(body: UploadBody, path: str, meta: metadata.ObjectMeta,
+                        status: asyncio.Future | None, cached: str | None,
+                        finish: Callable[[], list[pb.ModifyFileRequest]]):
+    async for op in body.file_ops(path):
+        yield op
+    meta.version = versioning.version_mode(await status if status is not None else cached)
+    for op in finish():
+        yield op
 
 
 def _refuse_unless_writable(check: asyncio.Future, key: str) -> None:

@@ -17,12 +17,9 @@ its local node. What gRPC would have done on the way is kept:
   bytes, as grpc.aio delivers it;
 - a client stream (ModifyFile) is bounded (:data:`STREAM_WINDOW` messages in flight) and
   runs its handler as a task: a cancel reaches the handler as ``CancelledError`` wherever it
-  waits, so a stream given up on commits nothing, as over gRPC. A stream whose messages are
-  all written before they reach :data:`INLINE_BYTES` of body (a small PUT: a handful of
-  messages) is kept until the call is awaited and its handler then runs in the caller's own
-  task, reading them from a list: no task, no hand-off futures, no loop turns between
-  messages; a cancel of the caller still reaches the handler, and a stream given up on before
-  it was awaited never reached the handler at all.
+  waits, so a stream given up on commits nothing, as over gRPC. A stream all written before
+  :data:`INLINE_BYTES` of body (a small PUT) is held until awaited, then its handler runs in
+  the caller's task over the held messages: no task, no hand-off futures.
 
 Deadlines (``timeout=``) are accepted and not enforced: the handler runs in this process, it
 cannot be unreachable, and a stuck one would be stuck in the gateway either way.
@@ -42,9 +39,8 @@ from gateway.pfs.wire import AddFileChunk
 
 log = logging.getLogger("gateway.pfs.local")
 STREAM_WINDOW = 4  # request messages queued ahead of a streaming handler (bounds memory)
-# A client stream holds its messages, without starting its handler, while they stay under this
-# many body bytes and INLINE_MESSAGES messages: a body up to one upload chunk (gateway.ops.body
-# sends at most 1 MiB per message) reaches the handler in one message whenever it starts.
+# A client stream holds its messages, its handler not started, while under these (a body up
+# to one upload chunk, gateway.ops.body's 1 MiB, is one message whenever the handler starts).
 INLINE_BYTES = 1 << 20
 INLINE_MESSAGES = 32
 _EMPTY = grpc.aio.Metadata()
@@ -264,9 +260,8 @@ class _Requests:
 class _ClientStream:
     """A client-streaming call (ModifyFile): ``write`` messages, ``done_writing``, await it.
 
-    The handler starts only once the messages written pass :data:`INLINE_BYTES` of body or
-    :data:`INLINE_MESSAGES` (then as a task, fed through the window), or when the call is
-    awaited (then in the awaiting task, over the messages held: see the module's notes).
+    The handler starts as a task once the messages pass :data:`INLINE_BYTES` of body or
+    :data:`INLINE_MESSAGES`, else in the awaiting task (see the module's notes).
     """
 
     def __init__(self, handler: grpc.RpcMethodHandler, method: str, metadata: Any,
