@@ -164,7 +164,9 @@ class OperationPlan:
         return PlannedRequest(self.uri_parser.resolve_query(lists),
                               self.uri_parser.resolve_path(scope.get("path_params", {})), headers)
 
-    def arguments_of(self, request: PlannedRequest) -> dict:
+    def arguments_of(self, request: PlannedRequest, context: dict | None = None) -> dict:
+        """The handler's keyword arguments, as connexion's parameter decorator builds them
+        (``context``: connexion's request context, which a security handler would fill)."""
         kwargs = {}
         for name, value in request.path_params.items():
             defn = self.path_defs.get(name)
@@ -178,6 +180,9 @@ class OperationPlan:
                 key = self.query_args.get(name)
                 if key is not None:
                     kwargs[key] = _get_val_from_param(value, self.query_defs[name])
+        for key, value in (context or {}).items():
+            if self.has_kwargs or key in self.arguments:
+                kwargs[key] = value
         return kwargs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -188,11 +193,12 @@ class OperationPlan:
             self.checks.validate_mime_type(mime_type)
         elif not self.octet_stream_ok:
             self.checks.validate_mime_type(OCTET_STREAM)
-        _context.set(scope.get("extensions", {}).get("connexion_context", {}))
+        context = scope.get("extensions", {}).get("connexion_context", {})
+        _context.set(context)
         _operation.set(self.operation)
         _receive.set(receive)
         _scope.set(scope)
-        response = await self.call(**self.arguments_of(request))
+        response = await self.call(**self.arguments_of(request, context))
         await response(scope, receive, send)
 
 
