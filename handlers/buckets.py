@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 from starlette.responses import Response
 
 from gateway.context import pfs, request
-from gateway.ops import acls, listing, multipart, versioning
+from gateway.ops import acls, listetags, listing, multipart, versioning
 from gateway.pfs.client import Ref
 from gateway.pfs.errors import AlreadyExists, ConditionFailed, NotFound
 from gateway.pfs.refs import read_ref, write_ref
@@ -112,7 +112,8 @@ async def list_objects(bucket: str, prefix: str = "", delimiter: str | None = No
     parts.append(element("IsTruncated", page.truncated))
     if page.truncated and delimiter:
         parts.append(element("NextMarker", enc(page.last)))
-    parts += listing.render_contents(page.files, enc)
+    etags = await listetags.stored_etags(pfs(), ref, page.files)
+    parts += listing.render_contents(page.files, enc, etags=etags)
     parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
     return Response(document("ListBucketResult", parts), media_type="application/xml")
 
@@ -151,7 +152,8 @@ async def list_objects_v2(bucket: str, prefix: str = "", delimiter: str | None =
     if page.truncated:
         parts.append(element("NextContinuationToken", listing.encode_token(page.last)))
     parts += listing.render_contents(page.files, enc,
-                                     await acls.owner_element(bucket) if fetch_owner else False)
+                                     await acls.owner_element(bucket) if fetch_owner else False,
+                                     await listetags.stored_etags(pfs(), ref, page.files))
     parts += [f"<CommonPrefixes>{element('Prefix', enc(p))}</CommonPrefixes>" for p in page.prefixes]
     return Response(document("ListBucketResult", parts), media_type="application/xml")
 

@@ -10,7 +10,7 @@ import mimetypes
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gateway.ops import history, listing, versionlog
+from gateway.ops import history, listetags, listing, versionlog
 from gateway.ops.objects import ObjectInfo, is_directory
 from gateway.ops.versionlog import LogEntry
 from gateway.pfs import metadata
@@ -109,6 +109,7 @@ class FolderPage:
     total: int = 0  # entries counted (all of them unless ``more``)
     more: bool = False  # the folder holds more than ``FOLDER_SCAN`` entries
     jumps: list[tuple[int, str | None]] = field(default_factory=list)  # (page number, after=)
+    etags: dict[str, str] = field(default_factory=dict)  # stored ETags (multipart), as S3 lists them
 
     @property
     def empty(self) -> bool:
@@ -140,7 +141,9 @@ async def folder(client: PFS, ref: Ref, prefix: str, after: str | None = None, b
     names = [name for name, _ in entries]
     if after is not None and scan.truncated and after >= scan.last and not contains:
         page = await listing.list_page(client, ref, prefix + starts, "/", after, PAGE_SIZE)
-        return FolderPage(_entries(page, prefix), page.last if page.truncated else None, total=len(names), more=True)
+        shown = _entries(page, prefix)
+        return FolderPage(shown, page.last if page.truncated else None, total=len(names), more=True,
+                          etags=await _etags(client, ref, shown))
     if before is not None:
         end = bisect.bisect_left(names, before)
         start = max(0, end - PAGE_SIZE)
@@ -152,7 +155,11 @@ async def folder(client: PFS, ref: Ref, prefix: str, after: str | None = None, b
     following = names[end - 1] if shown and (end < len(names) or (more and not contains)) else None
     jumps = [(i // PAGE_SIZE + 1, names[i - 1] if i else None) for i in range(0, len(names), PAGE_SIZE)]
     return FolderPage(shown, following, names[start] if start > 0 and shown else None, start, len(names),
-                      more, jumps)
+                      more, jumps, await _etags(client, ref, shown))
+
+
+async def _etags(client: PFS, ref: Ref, shown: list[tuple[str, pb.FileInfo | None]]) -> dict[str, str]:
+    return await listetags.stored_etags(client, ref, [(k, info) for k, info in shown if info is not None])
 
 
 @dataclass

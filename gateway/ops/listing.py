@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -231,12 +231,13 @@ async def _grouped_by(pfs: PFS, ref: Ref, prefix: str, delimiter: str, after: st
 
 
 def render_contents(files: list[tuple[str, pb.FileInfo]], enc: Callable[[str], str],
-                    owner: bool | str = False) -> list[str]:
+                    owner: bool | str = False, etags: Mapping[str, str] | None = None) -> list[str]:
     """The ``<Contents>`` elements of a page, built in one pass (1,000 keys a page).
 
     ``owner``: an ``<Owner>`` element for every key (True: :data:`OWNER`). Keys are checked for
     characters to escape all at once (a page rarely has any), and a 16-byte hash, what pfsd
-    stores, is hex as it is: a quarter of the per-key work went to those two."""
+    stores, is hex as it is: a quarter of the per-key work went to those two. ``etags``: the
+    ETags stored for keys whose ETag is not their content's MD5 (:mod:`gateway.ops.listetags`)."""
     stamp = Timestamps()
     owner = owner if isinstance(owner, str) else OWNER if owner else ""
     tail = owner + "<StorageClass>STANDARD</StorageClass></Contents>"
@@ -244,7 +245,7 @@ def render_contents(files: list[tuple[str, pb.FileInfo]], enc: Callable[[str], s
     if not _plain("".join(keys)):
         keys = [text(key) for key in keys]
     out = []
-    for key, (_, info) in zip(keys, files, strict=True):
+    for key, (raw_key, info) in zip(keys, files, strict=True):
         if info.HasField("committed"):
             c = info.committed
             modified = stamp(c.seconds, c.nanos)
@@ -252,6 +253,8 @@ def render_contents(files: list[tuple[str, pb.FileInfo]], enc: Callable[[str], s
             modified = timestamp(datetime.now(UTC))
         raw = info.hash
         etag = raw.hex() if len(raw) == 16 else etag_of(info)
+        if etags and raw_key in etags:
+            etag = etags[raw_key]
         out.append(f"<Contents><Key>{key}</Key><LastModified>{modified}</LastModified>"
                    f'<ETag>"{etag}"</ETag><Size>{info.size_bytes}</Size>{tail}')
     return out

@@ -46,13 +46,7 @@ class CoalescingCycle(RequestResponseCycle):
     async def send(self, message) -> None:
         kind = message["type"]
         if kind == "http.response.start" and not self.response_started and not self.disconnected:
-            real = self.transport
-            collect = self.transport = _Collect(real)
-            try:
-                await super().send(message)
-            finally:
-                self.transport = real
-            self.head = collect.data
+            self.head = (await self._collected(message)).data
             return
         head = self.head
         if head is None or kind != "http.response.body":
@@ -60,15 +54,21 @@ class CoalescingCycle(RequestResponseCycle):
             return
         self.head = None
         real = self.transport
+        collect = await self._collected(message)
+        if not self.disconnected:
+            real.write(b"".join(head + collect.data))
+        if collect.closed:
+            real.close()
+
+    async def _collected(self, message) -> _Collect:
+        """uvicorn's handling of ``message``, with what it writes collected, not sent."""
+        real = self.transport
         collect = self.transport = _Collect(real)
         try:
             await super().send(message)
         finally:
             self.transport = real
-        if not self.disconnected:
-            real.write(b"".join(head + collect.data))
-        if collect.closed:
-            real.close()
+        return collect
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):

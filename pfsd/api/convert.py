@@ -80,12 +80,12 @@ def page_bytes(commit: bytes, entries: Iterable[Entry], number: int, until: str 
     """A serialized FileInfoPage (codegen/proto/pfsd/pages.proto): the first ``number`` of
     ``entries`` (stopping before a path >= ``until``), each as `file_info_bytes` encodes it.
 
-    `file_info_bytes` and `_committed` inlined, with the usual sizes' varints taken from a
+    `file_info_bytes` inlined, with the usual sizes' varints taken from a
     table: a listing page is 1,000 of them, and the calls and intermediate bytes of the
     general form were a third of its cost. A run of files written by one commit (a bulk
     load) encodes its time once."""
     out = bytearray()
-    small, seconds = _SMALL, _SECONDS
+    small = _SMALL
     head = commit + b"\x12"
     count = 0
     last, stamp = None, b""
@@ -100,16 +100,9 @@ def page_bytes(commit: bytes, entries: Iterable[Entry], number: int, until: str 
         if row is None:
             info = tag + file + b"\x10\x02"  # file_type DIR
         else:
-            if row.committed != last:  # file_type FILE, then `committed` as _committed has it
+            if row.committed != last:  # file_type FILE, then `committed`
                 last = row.committed
-                whole, nanos = divmod(int(last * 1e9), 1_000_000_000)
-                head_s = seconds.get(whole)
-                if head_s is None:
-                    if len(seconds) >= 4096:
-                        seconds.clear()
-                    head_s = seconds[whole] = b"\x08" + varint(whole) if whole else b""
-                ts = head_s + b"\x10" + varint(nanos) if nanos else head_s
-                stamp = b"\x10\x01\x1a" + small[len(ts)] + ts
+                stamp = b"\x10\x01" + _committed(last)
             info = tag + file + stamp
             size, md5 = row.size, row.md5
             if size:

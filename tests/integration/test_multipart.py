@@ -76,8 +76,7 @@ def test_create_upload_complete_roundtrip(s3, bucket):
     assert head["ContentLength"] == len(a + b + c) and head["ETag"] == done["ETag"]
     assert head["ContentType"] == "application/x-test" and head["Metadata"] == {"color": "blue"}
     listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
-    # (listings report the content MD5 until listing.py reads the metadata sidecar's ETag)
-    assert [(o["Key"], o["Size"]) for o in listed] == [("dir/big.bin", len(a + b + c))]
+    assert [(o["Key"], o["Size"], o["ETag"]) for o in listed] == [("dir/big.bin", len(a + b + c), done["ETag"])]
     # the upload is gone once completed
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
     with pytest.raises(ClientError) as e:
@@ -556,3 +555,41 @@ def test_deleted_bucket_made_again_inherits_no_uploads(s3):
     s3.delete_bucket(Bucket=f"dev.{repo}")  # master keeps the repo alive
     s3.create_bucket(Bucket=f"dev.{repo}")
     assert not s3.list_multipart_uploads(Bucket=f"dev.{repo}").get("Uploads")
+
+
+def test_listings_show_the_etag_get_returns_and_s3fs_reads_by_it(signed_gateway):
+    """S3 lists a multipart object's own ETag (md5 of part MD5s, ``-N``), not its content's MD5.
+    s3fs with its defaults (listings cache on) reads a file it found by ``ls`` with ``If-Match:
+    <the listed ETag>``: a listed content MD5 made that read a 412."""
+    s3fs = pytest.importorskip("s3fs")
+    from tests.integration.test_auth import AK, SK, client
+
+    s3 = client(signed_gateway)
+    bucket = f"master.{unique_repo()}"
+    s3.create_bucket(Bucket=bucket)
+    a, b = os.urandom(PART), os.urandom(1000)
+    uid = start(s3, bucket, "mp/big.bin")
+    done = complete(s3, bucket, "mp/big.bin", uid, put_parts(s3, bucket, "mp/big.bin", uid, a, b))
+    assert done["ETag"] == multipart_etag(a, b)
+    # beside it: a small object with a sidecar (metadata) and a big one PUT whole
+    s3.put_object(Bucket=bucket, Key="mp/a.txt", Body=b"small", Metadata={"k": "v"})
+    whole = os.urandom(PART + 1)
+    s3.put_object(Bucket=bucket, Key="mp/whole.bin", Body=whole)
+    want = {"mp/a.txt": f'"{md5(b"small")}"', "mp/big.bin": done["ETag"], "mp/whole.bin": f'"{md5(whole)}"'}
+    for i in range(16):  # a page of 19 keys with 2 big ones reads their sidecars one by one;
+        s3.put_object(Bucket=bucket, Key=f"mp/s{i:02d}", Body=b"s", Metadata={"i": str(i)})
+        want[f"mp/s{i:02d}"] = f'"{md5(b"s")}"'
+    for listed in (s3.list_objects_v2(Bucket=bucket)["Contents"],
+                   s3.list_objects(Bucket=bucket, Prefix="mp/")["Contents"],
+                   s3.list_objects_v2(Bucket=bucket, Prefix="mp/", Delimiter="/")["Contents"]):
+        assert {o["Key"]: o["ETag"] for o in listed} == want
+    assert s3.head_object(Bucket=bucket, Key="mp/big.bin")["ETag"] == done["ETag"]
+    # pages of 1 and 3 keys walk their own range of the hidden tree instead
+    for size in (1, 3):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": size})
+        assert {o["Key"]: o["ETag"] for p in pages for o in p["Contents"]} == want
+
+    fs = s3fs.S3FileSystem(key=AK, secret=SK, client_kwargs={"endpoint_url": signed_gateway.url})
+    assert sorted(fs.ls(f"{bucket}/mp", detail=False)) == [f"{bucket}/{k}" for k in sorted(want)]
+    with fs.open(f"{bucket}/mp/big.bin", "rb") as f:  # details from the listing: If-Match
+        assert f.read() == a + b

@@ -4,31 +4,21 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import connexion
 import pytest
 from connexion.context import _context, _operation
 from connexion.decorators.parameter import prep_kwargs, pythonic
 from connexion.exceptions import BadRequestProblem
 from connexion.lifecycle import ConnexionRequest
-from connexion.resolver import Resolver
-from starlette.testclient import TestClient
 
 from gateway.server import plans, tuning
-from gateway.server.app import VALIDATORS, resolve_handler
-from gateway.server.dispatch import DOCS_PATHS, QUERY, Dispatcher
-from gateway.server.spec import load_spec, ordered_spec
+from gateway.server.dispatch import QUERY
+from gateway.server.spec import load_spec
+from tests.unit.test_tuning import started_app
 
 
 @pytest.fixture(scope="module")
 def stack():
-    cx = connexion.AsyncApp(__name__, middlewares=tuning.middlewares(load_spec(), Dispatcher, DOCS_PATHS),
-                            uri_parser_class=tuning.S3URIParser)
-    tuning.install(cx)
-    cx.add_api(ordered_spec(), resolver=Resolver(function_resolver=resolve_handler),
-               validator_map=VALIDATORS, validate_responses=False, strict_validation=False,
-               pythonic_params=True)
-    with TestClient(cx):  # starting up builds the middleware stack
-        pass
+    cx = started_app(uri_parser_class=tuning.S3URIParser)
     [planned] = [m for m in cx.middleware.middleware_stack if isinstance(m, plans.PlannedOperations)]
     [validation] = [m for m in cx.middleware.middleware_stack
                     if isinstance(m, tuning.CachedRequestValidationMiddleware)]

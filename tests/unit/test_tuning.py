@@ -41,16 +41,24 @@ def test_ordered_spec_declares_every_parameter_where_the_source_did():
             assert all(p in op["parameters"] for p in own + shared), (key, method)
 
 
-def test_connexion_validates_each_parameter_once():
-    # connexion 3.3 appends a path item's parameters to its operations' own lists in place, once
-    # per middleware reading the spec: ordered_spec() leaves it none to append.
-    cx = connexion.AsyncApp(__name__, middlewares=tuning.middlewares(load_spec(), Dispatcher, DOCS_PATHS))
+def started_app(**options) -> connexion.AsyncApp:
+    """The gateway's connexion app and middleware stack, built from the spec as app.py builds
+    them, started (starting builds the middleware stack)."""
+    cx = connexion.AsyncApp(__name__, middlewares=tuning.middlewares(load_spec(), Dispatcher, DOCS_PATHS),
+                            **options)
     tuning.install(cx)
     cx.add_api(ordered_spec(), resolver=Resolver(function_resolver=resolve_handler),
                validator_map=VALIDATORS, validate_responses=False, strict_validation=False,
                pythonic_params=True)
-    with TestClient(cx):  # starting up builds the middleware stack
+    with TestClient(cx):
         pass
+    return cx
+
+
+def test_connexion_validates_each_parameter_once():
+    # connexion 3.3 appends a path item's parameters to its operations' own lists in place, once
+    # per middleware reading the spec: ordered_spec() leaves it none to append.
+    cx = started_app()
     [validation] = [m for m in cx.middleware.middleware_stack
                     if isinstance(m, tuning.CachedRequestValidationMiddleware)]
     ops = [op for apis in validation.apis.values() for api in apis for op in api.operations.values()]
