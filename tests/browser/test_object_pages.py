@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from tests.browser.test_explorer_browser import submit
 from tests.conftest import Gateway, unique_repo
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -113,7 +114,7 @@ def test_presigned_urls_cannot_read_the_victims_explorer(browser, signed_gw):
     browser.get(f"{signed_gw.url}/~/explorer/login")
     browser.find_element(By.NAME, "access_key").send_keys(AK)
     browser.find_element(By.NAME, "secret_key").send_keys(SK)
-    browser.find_element(By.CSS_SELECTOR, "form button, form input[type=submit]").click()
+    submit(browser, "//form//button | //form//input[@type='submit']")  # waits for the next page
     assert bucket.split(".", 1)[1] in browser.page_source  # logged in: the bucket list
 
     for key in ("x/page.html", "x/pic.svg", "x/notes"):
