@@ -9,7 +9,7 @@ from starlette.responses import Response
 from gateway.context import pfs, request
 from gateway.ops import versioning, versions
 from gateway.ops.body import UploadBody
-from gateway.ops.deletes import read_delete_request
+from gateway.ops.deletes import KEY_CHECK, read_delete_request
 from gateway.ops.objects import existing_file, is_directory
 from gateway.pfs import metadata
 from gateway.pfs.client import delete_file
@@ -36,6 +36,7 @@ async def delete_objects(bucket: str) -> Response:
     failed: dict[int, errors.S3Error] = {}
     paths: dict[str, str] = {}  # key -> PFS path, for the valid keys without a version
     versioned: dict[int, str] = {}  # entry -> PFS path, for the valid keys with a version
+    may_delete = request().scope.get("state", {}).get(KEY_CHECK)  # None: no key pairs decide
     for i, entry in enumerate(entries):
         try:
             path = object_path(entry.key)
@@ -45,6 +46,12 @@ async def delete_objects(bucket: str) -> Response:
             if not is_folder_key(entry.key) or entry.version_id:  # a folder that cannot exist is deleted already
                 failed[i] = e
             continue
+        if may_delete is not None:
+            try:
+                await may_delete(entry.key, entry.version_id)
+            except errors.S3Error as e:
+                failed[i] = e
+                continue
         if entry.version_id:
             versioned[i] = path
         else:

@@ -9,6 +9,10 @@ from gateway.ops.body import UploadBody
 from gateway.s3 import errors
 
 MAX_OBJECTS = 1000
+# scope["state"] key of DeleteObjects' per-key access check, ``await check(key, version_id)``
+# (raises 403 AccessDenied), put there by the access decision when key pairs decide: as in S3,
+# each key is decided as a DeleteObject of that key, so a policy's Deny on a prefix holds.
+KEY_CHECK = "s3gw.delete_key_check"
 MAX_BODY = 4 << 20  # 1,000 keys of 1,024 bytes, escaped, fit well below this
 
 

@@ -10,6 +10,7 @@ decision asks for it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from urllib.parse import parse_qsl, quote, unquote
 
@@ -18,7 +19,7 @@ from starlette.types import Scope
 from gateway import context
 from gateway.auth import access, bucketpolicy
 from gateway.auth.access import ACTIONS, VERSION_ACTIONS, Principal, RequestFacts
-from gateway.ops import bucketconfig
+from gateway.ops import bucketconfig, deletes
 from gateway.ops.acls import PRINCIPAL
 from gateway.pfs import metadata
 from gateway.pfs.errors import PFSError
@@ -78,8 +79,18 @@ async def check(scope: Scope, operation: str, bucket: str, key: str,
     if version_id is not None:
         action = VERSION_ACTIONS.get(action, action)
     bucket, key = unquote(bucket), unquote(key) or None
-    await access.authorize(await _facts(scope, who, operation, action, bucket, key, version_id,
-                                        headers, params))
+    facts = await _facts(scope, who, operation, action, bucket, key, version_id, headers, params)
+    if operation != "DeleteObjects":
+        await access.authorize(facts)
+    else:
+        try:
+            await access.authorize(facts)
+        except S3Error:
+            if facts.config is None or facts.config.get("policy") is None:
+                raise  # nothing could let one of its keys be deleted: refused whole, as before
+        # then each key, as the handler reads them (a policy may allow some keys, deny others)
+        scope.setdefault("state", {})[deletes.KEY_CHECK] = functools.partial(
+            _check_deleted_key, scope, who, bucket, headers, params)
     if operation in COPY_SOURCE_OPERATIONS and "x-amz-copy-source" in headers:  # (reads them)
         source = _copy_source(headers["x-amz-copy-source"])
         if source is not None:
@@ -87,6 +98,14 @@ async def check(scope: Scope, operation: str, bucket: str, key: str,
             src_action = "s3:GetObject" if src_version is None else "s3:GetObjectVersion"
             await access.authorize(await _facts(scope, who, operation, src_action, src_bucket,
                                                 src_key, src_version, headers, params))
+
+
+async def _check_deleted_key(scope: Scope, who: Principal, bucket: str, headers: Mapping[str, str],
+                             params: Mapping[str, str], key: str, version_id: str | None) -> None:
+    """One key of a DeleteObjects request, decided as DeleteObject of that key (and version)."""
+    action = "s3:DeleteObjectVersion" if version_id else "s3:DeleteObject"
+    await access.authorize(await _facts(scope, who, "DeleteObject", action, bucket, key, version_id,
+                                        headers, params))
 
 
 async def _facts(scope: Scope, who: Principal, operation: str, action: str, bucket: str,

@@ -321,3 +321,37 @@ def test_owner_cannot_lock_itself_out(owner, bucket):
     assert "Deny" in owner.get_bucket_policy(Bucket=bucket)["Policy"]  # the owner keeps these
     owner.delete_bucket_policy(Bucket=bucket)
     assert owner.get_object(Bucket=bucket, Key="public/a.txt")["Body"].read() == b"public data"
+
+
+def test_delete_objects_decides_each_key_as_delete_object(gw, owner, other, bucket, tmp_path):
+    """A Deny on a prefix holds for DeleteObjects too (``aws s3 rm --recursive`` sends it): each
+    key is decided as a DeleteObject of that key, and a denied one is an AccessDenied entry of
+    the answer while the others are deleted. An Allow on a prefix lets a second key delete there."""
+    repo = bucket.split(".", 1)[1]
+    owner.put_object(Bucket=bucket, Key="public/c.txt", Body=b"c")
+    owner.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Sid": "KeepPrivate", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": f"arn:aws:s3:::{repo}/private/*"},
+        {"Sid": "OtherCleansPublic", "Effect": "Allow", "Principal": {"AWS": OTHER},
+         "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/public/c.txt"}))
+    assert code_of(lambda: owner.delete_object(Bucket=bucket, Key="private/b.txt")) == "AccessDenied"
+    out = owner.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "public/a.txt"},
+                                                                  {"Key": "private/b.txt"}]})
+    assert [d["Key"] for d in out.get("Deleted", [])] == ["public/a.txt"]
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("private/b.txt", "AccessDenied")]
+    # the AWS CLI's recursive remove: the same refusal, the private object kept
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": OWNER, "AWS_SECRET_ACCESS_KEY": OWNER_SECRET,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(tmp_path / "none")}
+    cli = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", gw.url, "s3", "rm", "--recursive",
+                          f"s3://{bucket}/private/"], env=env, capture_output=True, text=True, timeout=120)
+    assert cli.returncode != 0 and "AccessDenied" in cli.stdout + cli.stderr
+    assert owner.get_object(Bucket=bucket, Key="private/b.txt")["Body"].read() == b"private data"
+    # a second key: only the one key its Allow names
+    out = other.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "public/c.txt"},
+                                                                  {"Key": "private/b.txt"}]})
+    assert [d["Key"] for d in out.get("Deleted", [])] == ["public/c.txt"]
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("private/b.txt", "AccessDenied")]
+    assert [o["Key"] for o in owner.list_objects_v2(Bucket=bucket)["Contents"]] == ["private/b.txt"]
