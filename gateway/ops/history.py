@@ -25,7 +25,6 @@ from gateway.s3 import errors
 from gateway.s3.names import RESERVED_PREFIX, folder_path, is_commit_id, is_folder_key
 from generated.pfs import pfs_pb2 as pb
 
-_TOP = "\U0010ffff"  # sorts after every character a key can hold
 _PAGE = 1000
 
 
@@ -164,7 +163,7 @@ async def list_versions(client: PFS, ref: Ref, head: str, prefix: str, delimiter
             seen = seen or v.version_id == version_marker
     after = key_marker
     if delimiter and after and common_prefix(after, prefix, delimiter) == after:
-        after += _TOP  # resuming after a common prefix: past every key it rolled up
+        after += listing.TOP  # resuming after a common prefix: past every key it rolled up
     size = min(_PAGE, max_keys + 1)
     while True:
         rolled = None
@@ -183,4 +182,4 @@ async def list_versions(client: PFS, ref: Ref, head: str, prefix: str, delimiter
                 page.next_key, page.next_commit = key, v.version_id
         if rolled is None:
             return page
-        after = rolled + _TOP
+        after = rolled + listing.TOP

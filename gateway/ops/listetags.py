@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway.ops import listing
 from gateway.pfs import metadata
 from gateway.pfs import pages as file_pages
 from gateway.pfs.client import PFS, Ref
@@ -25,7 +26,6 @@ from gateway.pfs.errors import NotFound
 from generated.pfs import pfs_pb2 as pb
 
 MULTIPART_MIN = 5 * 1024 * 1024  # an object of two or more parts is bigger than this
-_TOP = "\U0010ffff"
 _BATCH = 256
 SPARSE = 8  # one read per candidate while they are at most 1 in SPARSE of the range's keys
 
@@ -44,7 +44,7 @@ async def stored_etags(pfs: PFS, ref: Ref, files: list[tuple[str, pb.FileInfo]])
     while not last.startswith(directory):  # the deepest directory holding both
         directory = directory[: directory[:-1].rfind("/") + 1]
     wanted = set(big)
-    until = f"{metadata.META_DIR}/{last}/{_TOP}"
+    until = f"{metadata.META_DIR}/{last}/{listing.TOP}"
     cursor: str | None = f"{metadata.META_DIR}/{first}"  # sorts just before the first key's sidecar dir
     out: dict[str, str] = {}
     while True:

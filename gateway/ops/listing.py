@@ -29,8 +29,8 @@ from generated.pfs import pfs_pb2 as pb
 
 MAX_KEYS = 1000
 FIRST_BATCH = 32  # keys a walk grouped by another delimiter asks for first, and after each jump
-_TOP = "\U0010ffff"  # sorts after every character a key can hold
-_PAST_HIDDEN = RESERVED_PREFIX + _TOP  # a cursor after every path of the hidden tree
+TOP = "\U0010ffff"  # sorts after every character a key can hold
+_PAST_HIDDEN = RESERVED_PREFIX + TOP  # a cursor after every path of the hidden tree
 _DIR = pb.FileType.DIR
 
 
@@ -70,7 +70,7 @@ def _just_before(prefix: str) -> str:
     """A marker that sorts after everything below ``prefix`` and before everything it starts."""
     if not prefix:
         return ""
-    return prefix[:-1] + chr(ord(prefix[-1]) - 1) + _TOP
+    return prefix[:-1] + chr(ord(prefix[-1]) - 1) + TOP
 
 
 def _past(prefix: str) -> str | None:
@@ -219,7 +219,7 @@ async def _grouped_by(pfs: PFS, ref: Ref, prefix: str, delimiter: str, after: st
                 group = key[: cut + len(delimiter)]
                 if group > floor:  # a group the marker is inside was listed before it
                     out.append((group, None))
-                cursor = group + _TOP
+                cursor = group + TOP
                 jumped = True
             if len(out) == want:
                 break
