@@ -158,11 +158,11 @@ class PFS:
         self.use_extensions = extensions
         self.is_pfsd: bool | None = None if extensions else False
         # pfsd runs in this process (a LocalChannel): GetFile may hand over blob descriptors
-        self.local = channel is not None and getattr(channel, "local_process", False)
+        self.local = getattr(channel, "local_process", False)
         # Whether ModifyFile answers the MD5 of what it wrote (pfsd's trailer), learned from
         # the first stream that asked: until then, and against pachd, the gateway hashes.
         self.reports_md5: bool | None = None if extensions else False
-        if channel is not None and extensions:
+        if self.local and extensions:
             # pfsd in this very process: nothing to learn, so even the first upload after a
             # start is hashed once (by pfsd), not by both
             self.is_pfsd = self.reports_md5 = True
