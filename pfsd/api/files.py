@@ -30,13 +30,12 @@ FILE_INFO_KEY = "pfs-file-info-bin"
 PAGE_OF_KEY = "pfs-page-of-bin"
 PAGE_KEY = "pfs-page-bin"
 # Request metadata of GetFile (pfsd extension, in-process callers only): with "1", a file kept
-# as a blob is answered with LOCAL_FD_KEY in the initial metadata, the number of a descriptor
+# as a blob is answered with the same key in the initial metadata, the number of a descriptor
 # open on the blob (read-only) that the caller now owns and must close, and no data messages.
 # A blob is never changed once stored, and an open descriptor keeps its bytes readable even if
 # garbage collection unlinks it, so the caller can send them with sendfile(2). Only a caller
 # in pfsd's own process can use a descriptor number: pfsd honours the request only when the
 # call's context says so (``local_process``, set by gateway.pfs.local), never over gRPC.
-WANT_FD_KEY = "pfs-local-fd"
 LOCAL_FD_KEY = "pfs-local-fd"
 GLOB_META = re.compile(r"[*?\[{]")
 
@@ -111,7 +110,7 @@ class FileServicer:
         for k, v in context.invocation_metadata() or ():
             if k == PAGE_OF_KEY:
                 page_of = v
-            elif k == WANT_FD_KEY:
+            elif k == LOCAL_FD_KEY:
                 want_fd = v
         initial: list[tuple[str, bytes | str]] = [(FILE_INFO_KEY, info)]
         if page_of is not None:
