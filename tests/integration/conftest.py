@@ -3,6 +3,10 @@ metadata): one start per test worker instead of one per module."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
 import pytest
 
 from tests.conftest import Gateway
@@ -20,6 +24,26 @@ def signed_gateway(tmp_path_factory) -> Gateway:
                 env={"S3GW_ACCESS_KEY": AK, "S3GW_SECRET_KEY": SK})
     yield g
     g.stop()
+
+
+@contextlib.asynccontextmanager
+async def in_process_gateway(pfsd_address: str, extensions: bool) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
+    """The gateway's app called in this process (no server, no signatures) over the pfsd at
+    ``pfsd_address``, its PFS client with pfsd's extensions on or off (off: it behaves as
+    against pachd). Yields an httpx client of the app and the PFS client."""
+    from gateway import context
+    from gateway.pfs.client import PFS
+    from gateway.server.app import create_app
+
+    client = PFS(pfsd_address, extensions=extensions)
+    context.set_pfs(client)
+    try:
+        transport = httpx.ASGITransport(app=create_app(pfsd_address))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            yield http, client
+    finally:
+        context.set_pfs(None)
+        await client.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import unique_repo
 from tests.integration import signed
+from tests.integration.conftest import in_process_gateway
 
 
 @pytest.fixture(scope="module")
@@ -132,28 +132,22 @@ def test_conditions_in_process(pfsd_address, extensions):
     """The same rules through the in-process gateway, with pfsd's extensions on and off (off:
     the client behaves as against pachd, which ignores the requirement: the check-then-write
     fallback still answers 412 to a sequential second create)."""
-    from gateway import context
-    from gateway.pfs.client import PFS, Ref, Requirement, add_file
+    from gateway.pfs.client import Ref, Requirement, add_file
     from gateway.pfs.errors import ConditionFailed
-    from gateway.server.app import create_app
 
     name = f"master.{unique_repo()}"
 
     async def main() -> None:
-        client = PFS(pfsd_address, extensions=extensions)
-        context.set_pfs(client)
-        try:
-            transport = httpx.ASGITransport(app=create_app(pfsd_address))
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-                assert (await http.put(f"/{name}")).status_code == 200
-                r = await http.put(f"/{name}/k", content=b"one", headers={"If-None-Match": "*"})
-                assert r.status_code == 200, r.text
-                r = await http.put(f"/{name}/k", content=b"two", headers={"If-None-Match": "*"})
-                assert r.status_code == 412 and b"PreconditionFailed" in r.content
-                etag = (await http.head(f"/{name}/k")).headers["etag"]
-                r = await http.put(f"/{name}/k", content=b"three", headers={"If-Match": etag})
-                assert r.status_code == 200, r.text
-                assert (await http.get(f"/{name}/k")).content == b"three"
+        async with in_process_gateway(pfsd_address, extensions) as (http, client):
+            assert (await http.put(f"/{name}")).status_code == 200
+            r = await http.put(f"/{name}/k", content=b"one", headers={"If-None-Match": "*"})
+            assert r.status_code == 200, r.text
+            r = await http.put(f"/{name}/k", content=b"two", headers={"If-None-Match": "*"})
+            assert r.status_code == 412 and b"PreconditionFailed" in r.content
+            etag = (await http.head(f"/{name}/k")).headers["etag"]
+            r = await http.put(f"/{name}/k", content=b"three", headers={"If-Match": etag})
+            assert r.status_code == 200, r.text
+            assert (await http.get(f"/{name}/k")).content == b"three"
             ref = Ref("default", name.split(".", 1)[1], "master")
             if extensions:  # the requirement itself, straight to pfsd: nothing is committed
                 with pytest.raises(ConditionFailed):
@@ -161,9 +155,6 @@ def test_conditions_in_process(pfsd_address, extensions):
                 with pytest.raises(ConditionFailed):
                     await client.modify_file(ref, [add_file("/k", b"x")], require=[Requirement("/k", "00" * 16)])
                 assert b"".join([c async for c in client.get_file(ref, "/k")]) == b"three"
-        finally:
-            context.set_pfs(None)
-            await client.close()
 
     asyncio.run(main())
 

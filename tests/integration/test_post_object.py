@@ -21,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import unique_repo
+from tests.integration.conftest import in_process_gateway
 from tests.integration.test_auth import AK2, SK2
 
 
@@ -318,10 +319,6 @@ def test_form_upload_in_process(pfsd_address, extensions):
     written with its metadata, in one commit each."""
     import asyncio
 
-    from gateway import context
-    from gateway.pfs.client import PFS
-    from gateway.server.app import create_app
-
     name = f"master.{unique_repo()}"
     doc = {"expiration": (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "conditions": [["starts-with", "$key", "in/"], ["content-length-range", 0, 8],
@@ -330,26 +327,19 @@ def test_form_upload_in_process(pfsd_address, extensions):
               "policy": base64.b64encode(json.dumps(doc).encode()).decode()}
 
     async def main() -> None:
-        client = PFS(pfsd_address, extensions=extensions)
-        context.set_pfs(client)
-        try:
-            transport = httpx.ASGITransport(app=create_app(pfsd_address))
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-                assert (await http.put(f"/{name}")).status_code == 200
-                files = [*((k, (None, v)) for k, v in fields.items()),
-                         ("file", ("big.txt", b"x" * 9, "text/plain"))]
-                r = await http.post(f"/{name}", files=files)
-                assert r.status_code == 400 and b"EntityTooLarge" in r.content
-                assert (await http.head(f"/{name}/in/big.txt")).status_code == 404
-                files[-1] = ("file", ("ok.txt", b"12345678", "text/plain"))
-                r = await http.post(f"/{name}", files=files)
-                assert r.status_code == 204, r.text
-                got = await http.get(f"/{name}/in/ok.txt")
-                assert got.content == b"12345678" and got.headers["content-type"] == "text/plain"
-                assert r.headers["etag"] == got.headers["etag"]
-        finally:
-            context.set_pfs(None)
-            await client.close()
+        async with in_process_gateway(pfsd_address, extensions) as (http, _):
+            assert (await http.put(f"/{name}")).status_code == 200
+            files = [*((k, (None, v)) for k, v in fields.items()),
+                     ("file", ("big.txt", b"x" * 9, "text/plain"))]
+            r = await http.post(f"/{name}", files=files)
+            assert r.status_code == 400 and b"EntityTooLarge" in r.content
+            assert (await http.head(f"/{name}/in/big.txt")).status_code == 404
+            files[-1] = ("file", ("ok.txt", b"12345678", "text/plain"))
+            r = await http.post(f"/{name}", files=files)
+            assert r.status_code == 204, r.text
+            got = await http.get(f"/{name}/in/ok.txt")
+            assert got.content == b"12345678" and got.headers["content-type"] == "text/plain"
+            assert r.headers["etag"] == got.headers["etag"]
 
     asyncio.run(main())
 
