@@ -267,13 +267,14 @@ class ModifyServicer:
 
         def job(conn: sqlite3.Connection) -> str:
             commit: CommitRec | None = None
+            tree: ch.Tree | None = None
             if commit_id:
                 repo, commit = meta.resolve(conn, key, branch, commit_id)
                 if commit.finished is not None:
                     raise errors.commit_finished(commit_str(str(repo), commit.id))
                 _check(conn, commit, requires)
                 if not_dirs:
-                    _refuse_directories(conn, commit, not_dirs)
+                    tree = _refuse_directories(conn, commit, not_dirs)
             else:
                 repo, commit = meta.repo_and_head(conn, key, branch)
                 validate_name("branch", branch)
@@ -281,14 +282,16 @@ class ModifyServicer:
                 if commit is None and existing_branch:
                     raise errors.branch_not_found(branch, str(repo))
                 if not_dirs and commit is not None:
-                    _refuse_directories(conn, commit, not_dirs)
+                    tree = _refuse_directories(conn, commit, not_dirs)
                 if commit is None or commit.finished is not None:
                     # pachd: writing to a branch whose head is finished opens and closes a commit
                     # the description (pfsd extension) names only a commit this stream creates;
                     # an open commit keeps the one its StartCommit/FinishCommit gives it
                     commit = meta.create_commit(conn, backend.seqs, repo, branch, commit, finished=True,
                                                 description=description)
-            ch.apply(conn, commit, changes)
+                    if tree is not None:  # what the check read is the new commit's view too
+                        tree = ch.Tree(conn, commit, known=tree)
+            ch.apply(conn, commit, changes, tree)
             return commit.id
 
         return await backend.writer.submit(job)
@@ -349,10 +352,12 @@ def _check(conn: sqlite3.Connection, commit: CommitRec | None, requires: Sequenc
             raise errors.precondition(f"precondition failed: file {req.path} has changed")
 
 
-def _refuse_directories(conn: sqlite3.Connection, base: CommitRec, paths: Sequence[str]) -> None:
-    """FAILED_PRECONDITION if one of ``paths`` is a directory in ``base``."""
-    chain = meta.chain(conn, base)
+def _refuse_directories(conn: sqlite3.Connection, base: CommitRec, paths: Sequence[str]) -> ch.Tree:
+    """FAILED_PRECONDITION if one of ``paths`` is a directory in ``base``; else the Tree that
+    read it (the changes' delete of such a path then asks the same range of it, not SQLite)."""
+    tree = ch.Tree(conn, base)
     for path in paths:
         below = dir_prefix(path)
-        if path != "/" and views.next_live(conn, chain, below, prefix_end(below)) is not None:
+        if path != "/" and tree.next_live(below, prefix_end(below)) is not None:
             raise errors.precondition(f"{path} is a directory ({NOT_DIRECTORY_KEY})")
+    return tree

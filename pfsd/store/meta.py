@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
-import uuid
 from typing import NamedTuple
 
 from pfsd import errors
@@ -179,6 +179,20 @@ class SeqCounter:
         return self.last
 
 
+def new_commit_id() -> str:
+    """A commit ID as pachd makes them: a random (version 4) UUID's 32 hex digits.
+
+    ``uuid.uuid4().hex`` builds a UUID object to get there (~5 us); this sets the same version
+    and variant bits on 16 random bytes (~1 us), once per commit on the writer's path.
+    """
+    n = int.from_bytes(os.urandom(16), "big")
+    return "%032x" % (n & _UUID4_CLEAR | _UUID4_SET)
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # version nibble, variant bits
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
 def create_commit(
     conn: sqlite3.Connection,
     seqs: SeqCounter,
@@ -193,11 +207,11 @@ def create_commit(
     seq = seqs.next()
     now = time.time()
     lineage: int | None = None
-    if parent is not None:
-        tip = conn.execute("SELECT tip_seq FROM lineages WHERE id=?", (parent.lineage,)).fetchone()
-        if tip is not None and tip[0] == parent.seq:
-            lineage = parent.lineage
-            conn.execute("UPDATE lineages SET tip_seq=? WHERE id=?", (seq, lineage))
+    # the parent is its lineage's tip (nothing was committed after it there): continue it, in
+    # one statement that both tests and moves the tip
+    if parent is not None and conn.execute("UPDATE lineages SET tip_seq=? WHERE id=? AND tip_seq=?",
+                                           (seq, parent.lineage, parent.seq)).rowcount == 1:
+        lineage = parent.lineage
     if lineage is None:
         cur = conn.execute(
             "INSERT INTO lineages(repo_id, parent, fork_seq, tip_seq) VALUES (?,?,?,?)",
@@ -210,7 +224,7 @@ def create_commit(
         )
         lineage = int(cur.lastrowid or 0)
     rec = CommitRec(
-        id=uuid.uuid4().hex,
+        id=new_commit_id(),
         repo_id=repo.id,
         branch=branch,
         parent=parent.id if parent else None,
