@@ -12,13 +12,14 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import grpc
 from google.protobuf import empty_pb2
 
 from generated.pfs import pfs_pb2
 from pfsd import errors
-from pfsd.api.base import Backend, commit_description, find_commit, repo_key, rpc
+from pfsd.api.base import DESCRIPTION_KEY, DESCRIPTION_MAX, Backend, find_commit, repo_key, rpc
 from pfsd.names import clean_path, commit_str, dir_prefix, prefix_end, validate_name
 from pfsd.store import changes as ch
 from pfsd.store import meta, views
@@ -143,7 +144,7 @@ class ModifyServicer:
     ) -> empty_pb2.Empty:
         staging = _Staging(self.backend)
         target: pfs_pb2.Commit | None = None
-        requires = _requirements(context)
+        opts = _options(context)  # a malformed requirement fails before the stream is read
         try:
             async for req in request_iterator:
                 which = req.WhichOneof("body")
@@ -180,19 +181,9 @@ class ModifyServicer:
             await staging.close_file()
             if target is None:
                 raise errors.invalid("ModifyFile: no commit was set")
-            existing_branch, not_dirs, md5_of, md5_expect = False, [], None, None
-            for k, v in context.invocation_metadata() or ():
-                if k == EXISTING_BRANCH_KEY:
-                    existing_branch = v == "1"
-                elif k == NOT_DIRECTORY_KEY:
-                    not_dirs.append(clean_path(v.decode("utf-8", "replace")))
-                elif k == MD5_OF_KEY:
-                    md5_of = clean_path(v.decode("utf-8", "replace"))
-                elif k == MD5_EXPECT_KEY:
-                    md5_expect = v.lower()
-            md5 = _md5_of(staging, md5_of, md5_expect)
-            commit_id = await self._apply(target, staging.changes, commit_description(context),
-                                          requires, existing_branch, not_dirs)
+            md5 = _md5_of(staging, opts.md5_of, opts.md5_expect)
+            commit_id = await self._apply(target, staging.changes, opts.description, opts.requires,
+                                          opts.existing_branch, opts.not_dirs)
         except BaseException:
             staging.abort()
             raise
@@ -320,9 +311,45 @@ class Requirement:
     md5: str | None
 
 
-def _requirements(context: Ctx) -> list[Requirement]:
+class _Options(NamedTuple):
+    """What a ModifyFile's request metadata asks (pfsd extensions, docs/pfsd.md)."""
+
+    requires: list[Requirement]
+    description: str
+    existing_branch: bool
+    not_dirs: list[str]
+    md5_of: str | None
+    md5_expect: str | None
+
+
+def _options(context: Ctx) -> _Options:
+    """The request metadata, read in one pass (the first ``pfs-require-bin`` and description
+    count, as do the last ``pfs-md5-of-bin`` and ``pfs-md5-expect``)."""
+    raw: bytes | None = None
+    description: str | None = None
+    existing_branch, not_dirs, md5_of, md5_expect = False, [], None, None
+    for k, v in context.invocation_metadata() or ():
+        if k == REQUIRE_KEY:
+            if raw is None:
+                raw = v
+        elif k == DESCRIPTION_KEY:
+            if description is None:
+                text = v if isinstance(v, bytes) else v.encode()
+                description = text[:DESCRIPTION_MAX].decode("utf-8", errors="ignore")
+        elif k == EXISTING_BRANCH_KEY:
+            existing_branch = v == "1"
+        elif k == NOT_DIRECTORY_KEY:
+            not_dirs.append(clean_path(v.decode("utf-8", "replace")))
+        elif k == MD5_OF_KEY:
+            md5_of = clean_path(v.decode("utf-8", "replace"))
+        elif k == MD5_EXPECT_KEY:
+            md5_expect = v.lower()
+    return _Options(_requirements(raw), description or "", existing_branch, not_dirs, md5_of,
+                    md5_expect)
+
+
+def _requirements(raw: bytes | None) -> list[Requirement]:
     """The ``pfs-require-bin`` metadata: JSON ``[{"path": "/a", "md5": "<hex>" | null}, ...]``."""
-    raw = next((v for k, v in context.invocation_metadata() or () if k == REQUIRE_KEY), None)
     if raw is None:
         return []
     try:

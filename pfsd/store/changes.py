@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pfsd import errors
 from pfsd.names import covered, dir_prefix, parent_dirs, prefix_end
@@ -14,14 +14,13 @@ from pfsd.store.db import TOMBSTONE
 from pfsd.store.meta import CommitRec, chain
 
 
-@dataclass(frozen=True)
-class Put:
+# NamedTuples, not frozen dataclasses: a stream makes one per operation, built ~3x faster.
+class Put(NamedTuple):
     path: str
     content: Content
 
 
-@dataclass(frozen=True)
-class Delete:
+class Delete(NamedTuple):
     path: str
 
 
