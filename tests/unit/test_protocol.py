@@ -7,7 +7,6 @@ import logging
 
 import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
-
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from gateway.server.protocol import CoalescingCycle
