@@ -398,6 +398,9 @@ class FileReader:
         # data messages follow): an immutable file, readable from any offset, and ours to close.
         self.local: io.FileIO | None = None
         self.offset = offset  # where chunks() and read() start (settable while ``local``)
+        # The file's size, once info() returned it: a read that reaches it runs the call to
+        # its own end rather than cancelling it (a cancel costs a task, see _drains)
+        self.size: int | None = None
 
     def page(self) -> list[pb.FileInfo] | None:
         """The ListFile page pfsd sent beside the FileInfo (``page_of``), once :meth:`info`
@@ -429,6 +432,7 @@ class FileReader:
             elif key == LOCAL_FD_KEY:
                 self.local = io.FileIO(int(value), "rb", closefd=True)
         if info is not None:
+            self.size = info.size_bytes
             return info
         if not self._call.done():
             client.is_pfsd = False  # it answered without the header: not pfsd
@@ -444,18 +448,31 @@ class FileReader:
                 yield chunk
             return
         remaining = length
+        drain = self._drains(length)
         try:
             if remaining > 0:
                 async for chunk in self._call:
+                    if remaining <= 0:
+                        return  # more than the FileInfo said: the finally ends the call
                     if len(chunk) >= remaining:
                         yield chunk if len(chunk) == remaining else chunk[:remaining]
-                        return
+                        if not drain:
+                            return
+                        remaining = 0
+                        continue
                     remaining -= len(chunk)
                     yield chunk
         except grpc.aio.AioRpcError as e:
             raise from_rpc_error(e) from None
         finally:
             self._call.cancel()
+
+    def _drains(self, length: int) -> bool:
+        """Whether ``length`` bytes from the offset reach the end of the file: the call is then
+        read to its end (one more message read: none) instead of cancelled. A cancel of a
+        stream still open costs the backend more than its end: an RST_STREAM over gRPC, a
+        task closing the handler's generator with pfsd in this process."""
+        return self.size is not None and self.offset + length >= self.size
 
     async def _local_chunks(self, length: int) -> AsyncIterator[bytes]:
         """From the local blob file, in LOCAL_CHUNK reads on a worker thread (a disk may be slow)."""
@@ -472,8 +489,31 @@ class FileReader:
             self.cancel()
 
     async def read(self, length: int) -> bytes:
-        """At most ``length`` bytes, whole (for small bodies)."""
-        parts = [chunk async for chunk in self.chunks(length)]
+        """At most ``length`` bytes, whole (for small bodies).
+
+        What :meth:`chunks` yields, read here without a generator of its own (a GET of a
+        small object reads once: an async generator's setup and finalization cost as much).
+        """
+        if self.local is not None:
+            parts = [chunk async for chunk in self._local_chunks(length)]
+            return b"".join(parts)
+        parts, remaining = [], length
+        drain = self._drains(length)
+        try:
+            if remaining > 0:
+                async for chunk in self._call:
+                    if remaining <= 0:
+                        break  # more than the FileInfo said: the finally ends the call
+                    if len(chunk) > remaining:
+                        chunk = chunk[:remaining]
+                    parts.append(chunk)
+                    remaining -= len(chunk)
+                    if remaining == 0 and not drain:
+                        break
+        except grpc.aio.AioRpcError as e:
+            raise from_rpc_error(e) from None
+        finally:
+            self._call.cancel()
         return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
     def cancel(self) -> None:

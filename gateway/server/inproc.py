@@ -11,7 +11,7 @@ reached two ways at once:
   process served (``<data dir>/pfsd.sock``).
 
 Everything pfsd guarantees holds because it is pfsd's own code: writes go through its single
-writer thread (group commit, fsync before the call returns), blob I/O and hashing run in
+writer (group commit, fsync before the call returns), blob I/O and hashing run in
 threads, reads are SQLite seeks on the loop. The data directory's flock (pfsd.lock) is held by
 the gateway process from before anything in it is opened until the process ends, however it
 ends: a second gateway or pfsd on the directory is refused, as before.

@@ -69,8 +69,9 @@ def rpc(fn: F) -> F:
 
         @functools.wraps(fn)
         async def gen(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            items = fn(self, request, context)
             try:
-                async for item in fn(self, request, context):
+                async for item in items:
                     yield item
             except PfsError as exc:
                 await context.abort(exc.code, exc.message)
@@ -78,6 +79,11 @@ def rpc(fn: F) -> F:
                 if not _out_of_space(exc):
                     raise
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left on device")
+            finally:
+                # A call ended early (cancelled, or its caller stopped reading) closes ``items``
+                # here, now: left to the garbage collector, asyncio's finalizer hook would wake
+                # the loop from another thread's way (its self-pipe) and start a task to do it.
+                await items.aclose()
 
         return gen  # type: ignore[return-value]
 

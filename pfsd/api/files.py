@@ -16,6 +16,7 @@ from pfsd.api.base import Backend, find_commit, rpc
 from pfsd.api.convert import bytes_value, commit_field, commit_msg, file_info_bytes, page_bytes
 from pfsd.names import DEFAULT_PROJECT, clean_path, dir_prefix, prefix_end
 from pfsd.store import meta, views
+from pfsd.store.content import READ_CHUNK
 from pfsd.store.meta import CommitRec, RepoRec
 from pfsd.store.views import Entry
 
@@ -125,8 +126,18 @@ class FileServicer:
                 raise
             return  # the caller reads the descriptor (and closes it): no data messages
         await context.send_initial_metadata(tuple(initial))
-        async for chunk in self.backend.content.stream(content, max(0, request.offset)):
-            yield bytes_value(chunk)
+        offset = max(0, request.offset)
+        if content.blob is None:  # inline (small): its messages from here, no generator to close
+            data = content.data or b""
+            for pos in range(offset, len(data), READ_CHUNK):
+                yield bytes_value(data[pos : pos + READ_CHUNK] if pos or len(data) > READ_CHUNK else data)
+            return
+        chunks = self.backend.content.stream(content, offset)
+        try:
+            async for chunk in chunks:
+                yield bytes_value(chunk)
+        finally:
+            await chunks.aclose()  # now, if the call ended early (see pfsd.api.base.rpc)
 
     def _first_entry(self, view: views.Chain, commit: bytes, path: str) -> bytes:
         """A FileInfoPage holding the first entry ListFile would answer for ``path`` in ``view``

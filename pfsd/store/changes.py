@@ -1,4 +1,4 @@
-"""Applying a ModifyFile's staged changes to a commit (writer thread, inside its transaction)."""
+"""Applying a ModifyFile's staged changes to a commit (a writer job, inside its transaction)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Repos, branches and commits: lookups (any connection) and mutations (writer thread only)."""
+"""Repos, branches and commits: lookups (any connection) and mutations (the writer's only)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ _COMMIT_COLS = "id, repo_id, branch, parent, seq, lineage, description, started,
 
 # lineage id -> (parent lineage, fork seq): immutable once written, so cached process-wide.
 _lineage_cache: dict[int, tuple[int | None, int | None]] = {}
+
+
+def forget_uncommitted() -> None:
+    """After a rollback: drop cached lineage links, one may name a lineage whose row (and id,
+    which a later insert can take again) the rollback removed."""
+    _lineage_cache.clear()
 
 
 def get_repo(conn: sqlite3.Connection, project: str, name: str, rtype: str) -> RepoRec:
@@ -166,7 +172,7 @@ def children(conn: sqlite3.Connection, commit_id: str) -> list[str]:
 
 
 class SeqCounter:
-    """Repo-wide increasing commit sequence numbers (allocated on the writer thread)."""
+    """Repo-wide increasing commit sequence numbers (allocated by the writer's jobs)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         row = conn.execute(

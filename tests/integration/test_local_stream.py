@@ -9,8 +9,10 @@ passes ``INLINE_BYTES``. Both must commit exactly what was written, and a stream
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import os
+import sys
 
 import pytest
 
@@ -111,5 +113,42 @@ def test_stream_given_up_commits_nothing(tmp_path, size):
             await client.inspect_file(ref, "/gone")
         await client.modify_file(ref, [AddFileChunk("/gone", [b"later"])], "PutObject gone")
         assert (await read(client, ref, "/gone")) == b"later"
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("size", [4096, 3 * local.INLINE_BYTES // 2])
+def test_getfile_streams_end_without_the_garbage_collector(tmp_path, size):
+    """A read to the end of a file ends its GetFile by itself (nothing left to cancel), and one
+    given up on closes pfsd's generators then: none is left to asyncio's finalizer hook (which
+    would wake the loop through its self-pipe and start a task per generator)."""
+
+    async def scenario(client: PFS, ref: Ref) -> None:
+        body = os.urandom(size)
+        await client.modify_file(ref, [AddFileChunk("/k", [body])], "PutObject k")
+        hooks = sys.get_asyncgen_hooks()
+        finalized: list[str] = []
+
+        def finalizer(agen) -> None:
+            finalized.append(agen.__qualname__)
+            hooks.finalizer(agen)
+
+        sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
+        try:
+            reader = client.open_file(ref, "/k", 0, page_of="/.s3g/none/")
+            assert (await reader.info()).size_bytes == size
+            assert await reader.read(size) == body
+            assert reader._call.done() and not reader._call.cancel()  # ended, not cancelled
+            for offset in (0, 1):
+                reader = client.open_file(ref, "/k", offset)
+                assert await reader.read(10) == body[offset:offset + 10]  # then cancelled
+                partial = client.open_file(ref, "/k", offset)
+                assert b"".join([bytes(c) async for c in partial.chunks(size)]) == body[offset:]
+            await asyncio.sleep(0.05)  # the cancels' closing tasks run
+            gc.collect()
+            await asyncio.sleep(0.05)
+        finally:
+            sys.set_asyncgen_hooks(*hooks)
+        assert finalized == []
 
     run(tmp_path, scenario)
