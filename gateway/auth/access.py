@@ -16,6 +16,7 @@ pachd with auth active, Pachyderm's roles decide inside pachd). The order is AWS
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -123,7 +124,9 @@ class Principal:
     def of(cls, access_key: str | None, token: str | None = None) -> Principal:
         if access_key is None:
             return ANONYMOUS
-        return cls(access_key, canonical_id(access_key), access_key, token)
+        if token is not None:  # (tokens are secrets: never kept)
+            return cls(access_key, canonical_id(access_key), access_key, token)
+        return _principal(cls, access_key)
 
     @property
     def anonymous(self) -> bool:
@@ -131,6 +134,12 @@ class Principal:
 
 
 ANONYMOUS = Principal(None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _principal(cls: type[Principal], access_key: str) -> Principal:
+    # one (immutable) Principal per configured key, not a new one and a SHA-256 per request
+    return cls(access_key, canonical_id(access_key), access_key)
 
 
 class Config(Protocol):

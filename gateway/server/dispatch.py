@@ -118,7 +118,8 @@ class Dispatcher:
             await self.app(scope, receive, send)
             return
         resource, bucket, key = split_path(path)
-        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        raw_query = scope["query_string"]
+        query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
         headers = {name.decode("latin-1").lower() for name, _ in scope["headers"]}
         try:
             op = self.table.choose(resource, scope["method"], query, headers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -49,6 +50,54 @@ class TextFormatter(logging.Formatter):
             self._stamp = time.strftime(self.default_time_format, self.converter(record.created))
             self._second = second
         return self.default_msec_format % (self._stamp, record.msecs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        # TEXT_FORMAT by hand (what Formatter.format does for a record without an exception)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        return f"{record.asctime} {record.levelname} {record.name} {record.message}"
+
+
+class AccessLog:
+    """Writes the access log's records (one a request) through ``logger``'s handlers.
+
+    Each record is the one ``logger.info(message, extra={"access": fields})`` would make and
+    goes to the same handlers, but is a copy of a template made once per thread with the
+    message, time and fields set, and skips what ``Logger.info`` works out again for every
+    call (the level and record factory, a ``LogRecord`` that derives a file name and module
+    from the source path, ``%``-formatting): ~40% of the line's cost.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._templates: dict[int, dict] = {}  # thread ID -> a record's attributes
+
+    def _template(self) -> dict:
+        thread = threading.get_ident()
+        template = self._templates.get(thread)
+        if template is None:
+            if len(self._templates) > 64:  # (threads come and go: IDs are reused)
+                self._templates.clear()
+            record = self.logger.makeRecord(self.logger.name, logging.INFO, "(unknown file)",
+                                            0, "", (), None, "(unknown function)")
+            template = self._templates[thread] = vars(record)
+        return template
+
+    def write(self, message: str, fields: dict) -> None:
+        """Log ``message`` (already formatted) at INFO, ``fields`` as the record's ``access``."""
+        template = self._template()
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        attrs = record.__dict__
+        attrs.update(template)
+        now = time.time()
+        attrs["msg"] = message
+        attrs["created"] = now
+        attrs["msecs"] = int((now - int(now)) * 1000) + 0.0  # (as LogRecord computes them)
+        attrs["relativeCreated"] = template["relativeCreated"] + (now - template["created"]) * 1000
+        attrs["access"] = fields
+        self.logger.handle(record)
 
 
 def configure(level: str, json_lines: bool, access_log: bool) -> None:

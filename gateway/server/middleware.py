@@ -26,12 +26,13 @@ from gateway.pfs.errors import PFSError
 from gateway.s3 import errors
 from gateway.s3.errors import S3Error
 from gateway.s3.xml import error_document
-from gateway.server import authorization, security
+from gateway.server import authorization, logs, security
 from gateway.server.cors import CorsPolicy
 from gateway.server.security import HostPolicy
 from gateway.server.spec import operations
 
 log = logging.getLogger("gateway.access")
+_access = logs.AccessLog(log)
 error_log = logging.getLogger("gateway")
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -267,10 +268,10 @@ async def _metrics(send: Send) -> None:
 def _access_log(scope: Scope, operation: str, status: int, received: int, sent: int,
                 elapsed: float, request_id: str) -> None:
     """The request's one log line; under ``--log-json`` its fields are the JSON keys."""
-    path = scope["path"]
+    method, path = scope["method"], scope["path"]
     bucket = path[1:].partition("/")[0] if not path.startswith("/~") else ""
-    fields = {"method": scope["method"], "path": path, "operation": operation, "bucket": bucket,
+    fields = {"method": method, "path": path, "operation": operation, "bucket": bucket,
               "status": status, "bytes_in": received, "bytes_out": sent,
               "duration_ms": round(elapsed * 1000, 2), "request_id": request_id}
-    log.info("%s %s %s %d in=%d out=%d %.1fms %s", scope["method"], path, operation, status,
-             received, sent, elapsed * 1000, request_id, extra={"access": fields})
+    _access.write(f"{method} {path} {operation} {status:d} in={received:d} out={sent:d} "
+                  f"{elapsed * 1000:.1f}ms {request_id}", fields)

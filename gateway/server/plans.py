@@ -175,7 +175,9 @@ class OperationPlan:
             else:
                 kwargs[self.names[name]] = _get_val_from_param(value, defn)
         if self.query_args:
-            query = deep_merge(copy.deepcopy(self.query_defaults), request.query_params)
+            # (no S3 parameter has a default: then the merge is the query itself)
+            query = deep_merge(copy.deepcopy(self.query_defaults), request.query_params) \
+                if self.query_defaults else request.query_params
             for name, value in query.items():
                 key = self.query_args.get(name)
                 if key is not None:

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from gateway.server.protocol import CoalescingCycle
 
@@ -98,3 +99,60 @@ def test_connection_closes_only_after_the_response_is_written(keep_alive):
     assert transport.closed_after == (None if keep_alive else 1)
     if not keep_alive:
         assert b"connection: close\r\n" in transport.writes[0]
+
+
+def _uvicorn_cycle(method: str, keep_alive: bool, default_headers: list) -> tuple[RequestResponseCycle, Transport]:
+    transport = Transport()
+    cycle = RequestResponseCycle(
+        scope={"type": "http", "method": method, "path": "/b/k", "http_version": "1.1",
+               "headers": []},
+        transport=transport, flow=FlowControl(transport), logger=logging.getLogger("t"),
+        access_logger=logging.getLogger("t.access"), access_log=False,
+        default_headers=default_headers, message_event=asyncio.Event(),
+        expect_100_continue=False, keep_alive=keep_alive, on_response=lambda: None)
+    return cycle, transport
+
+
+async def _run(cycle, messages) -> str | None:
+    try:
+        for message in messages:
+            await cycle.send(message)
+    except (RuntimeError, ValueError) as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("keep_alive", [True, False])
+@pytest.mark.parametrize("headers,bodies", [
+    ([(b"content-length", b"5"), (b"etag", b'"x"')], [b"hello"]),
+    ([(b"Content-Length", b"5"), (b"X-Mixed", b"Case")], [b"he", b"llo"]),  # names lower-cased
+    ([(b"content-length", b"3"), (b"content-length", b"9")], [b"abc"]),  # the first one counts
+    ([(b"content-length", b"5"), (b"connection", b"close")], [b"hello"]),
+    ([(b"content-length", b"5"), (b"transfer-encoding", b"chunked")], [b"hello"]),
+    ([(b"etag", b'"x"')], [b"chunk"]),  # no length: chunked
+    ([(b"content-length", b"0")], [b""]),
+    ([(b"content-length", b"4")], [b"hello"]),  # longer than said
+    ([(b"content-length", b"9")], [b"hello"]),  # shorter than said
+    ([(b"content-length", b"5"), (b"bad name", b"v")], [b"hello"]),
+    ([(b"content-length", b"5"), (b"x-v", b"a\nb")], [b"hello"]),
+    ([(b"content-length", b"x")], [b"hello"]),
+])
+def test_head_and_body_are_written_as_uvicorn_writes_them(method, keep_alive, headers, bodies):
+    """The coalescing cycle's own rendering of the usual response gives uvicorn's bytes (all
+    in one write), and its errors for what uvicorn refuses."""
+    default = [(b"date", b"Sun, 06 Dec 2026 18:00:00 GMT"), (b"server", b"uvicorn")]
+    messages = [{"type": "http.response.start", "status": 200, "headers": headers}]
+    messages += [{"type": "http.response.body", "body": b, "more_body": i < len(bodies) - 1}
+                 for i, b in enumerate(bodies)]
+    ours, ours_out = _uvicorn_cycle(method, keep_alive, default)
+    ours.__class__ = CoalescingCycle
+    theirs, theirs_out = _uvicorn_cycle(method, keep_alive, default)
+    ours_error = asyncio.run(_run(ours, messages))
+    theirs_error = asyncio.run(_run(theirs, messages))
+    assert ours_error == theirs_error
+    if theirs_error is None:
+        assert b"".join(ours_out.writes) == b"".join(theirs_out.writes)
+        assert len(ours_out.writes) <= 1 + max(0, len(bodies) - 1)
+        assert (ours_out.closed_after is None) == (theirs_out.closed_after is None)
+        assert (ours.keep_alive, ours.response_complete) == (theirs.keep_alive, theirs.response_complete)
