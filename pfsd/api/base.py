@@ -21,6 +21,7 @@ from pfsd.store import gc, meta
 from pfsd.store.content import ContentStore
 from pfsd.store.db import connect
 from pfsd.store.meta import CommitRec, RepoRec
+from pfsd.store.snapshot import Snapshot
 from pfsd.store.writer import Writer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +42,8 @@ class Backend:
         # Reads run on the event loop thread: SQLite index seeks take microseconds, less than a
         # hop to a thread pool; WAL means they never wait for the writer.
         self.db = connect(data_dir / "meta.db")
+        # What the read RPCs resolved, reused until the writer commits (pfsd.store.snapshot)
+        self.snapshot = Snapshot(self.db)
         self.seqs = meta.SeqCounter(self.writer.conn)
         self.finished = asyncio.Condition()
         self.writer.conn.execute(

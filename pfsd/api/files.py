@@ -13,10 +13,10 @@ from google.protobuf import empty_pb2
 from generated.pfs import pfs_pb2
 from pfsd import errors
 from pfsd.api.base import Backend, find_commit, rpc
-from pfsd.api.convert import bytes_value, commit_field, commit_msg, file_info_bytes, page_bytes
+from pfsd.api.convert import bytes_value, commit_field_of, file_info_bytes, page_bytes
 from pfsd.names import DEFAULT_PROJECT, clean_path, dir_prefix, prefix_end
 from pfsd.store import meta, views
-from pfsd.store.content import READ_CHUNK
+from pfsd.store.content import READ_CHUNK, Content
 from pfsd.store.meta import CommitRec, RepoRec
 from pfsd.store.views import Entry
 
@@ -39,6 +39,14 @@ PAGE_KEY = "pfs-page-bin"
 # call's context says so (``local_process``, set by gateway.pfs.local), never over gRPC.
 LOCAL_FD_KEY = "pfs-local-fd"
 GLOB_META = re.compile(r"[*?\[{]")
+# A resolved commit: its repo, its record, its view, and its encoded `File.commit` field
+Resolved = tuple[RepoRec, CommitRec, views.Chain, bytes]
+
+
+def _commit_key(commit: pfs_pb2.Commit) -> tuple[str, str, str, str, str]:
+    """What resolving ``commit`` depends on (the fields `find_commit` reads), as a memo key."""
+    repo = commit.repo if commit.repo.name else commit.branch.repo  # as base.commit_repo
+    return repo.project.name, repo.name, repo.type, commit.branch.name, commit.id
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -83,10 +91,22 @@ class FileServicer:
 
     backend: Backend
 
-    def _resolve(self, commit: pfs_pb2.Commit) -> tuple[RepoRec, CommitRec, views.Chain, pfs_pb2.Commit]:
-        conn = self.backend.db
-        repo, rec = find_commit(conn, commit)
-        return repo, rec, meta.chain(conn, rec), commit_msg(repo, rec.id, rec.branch)
+    def _resolve(self, commit: pfs_pb2.Commit, version: int | None = None) -> Resolved:
+        """The commit's repo and record, its view, and its `File.commit` field (`commit_field`).
+
+        Taken from the snapshot memo (pfsd.store.snapshot) while no commit has landed since it
+        was resolved; ``version``: the data version this RPC checked already."""
+        snapshot = self.backend.snapshot
+        if version is None:
+            version = snapshot.current()
+        key = _commit_key(commit)
+        found = snapshot.get(key)
+        if found is None:
+            conn = self.backend.db
+            repo, rec = find_commit(conn, commit)
+            found = (repo, rec, meta.chain(conn, rec), commit_field_of(repo, rec.id, rec.branch))
+            snapshot.put(version, key, found)
+        return found
 
     def _is_dir(self, view: views.Chain, path: str) -> bool:
         below = dir_prefix(path)
@@ -96,26 +116,21 @@ class FileServicer:
     async def GetFile(self, request: pfs_pb2.GetFileRequest, context: Ctx) -> AsyncIterator[bytes]:
         if request.URL:
             raise errors.unimplemented("GetFile to a URL is not supported by pfsd")
-        repo, rec, view, msg = self._resolve(request.file.commit)
-        path = clean_path(request.file.path)
-        found = views.lookup_content(self.backend.db, view, path)
-        if found is None:
-            if self._is_dir(view, path):
-                raise errors.invalid("cannot get directory or non-regular file. Use GetFileTAR instead")
-            raise errors.file_not_found(path, str(repo), rec.id)
-        row, content = found
-        # Sent before any data, even when no data message follows (empty file, offset past the end).
-        commit = commit_field(msg)
-        info = file_info_bytes(commit, Entry(path, row))
         page_of = want_fd = None
         for k, v in context.invocation_metadata() or ():
             if k == PAGE_OF_KEY:
                 page_of = v
             elif k == LOCAL_FD_KEY:
                 want_fd = v
-        initial: list[tuple[str, bytes | str]] = [(FILE_INFO_KEY, info)]
-        if page_of is not None:
-            initial.append((PAGE_KEY, self._first_entry(view, commit, page_of.decode("utf-8", "replace"))))
+        snapshot = self.backend.snapshot
+        version = snapshot.current()
+        file = request.file
+        key = ("GetFile", _commit_key(file.commit), file.path, page_of)
+        found = snapshot.get(key)
+        if found is None:
+            found = self._opened(file, page_of, version)
+            snapshot.put(version, key, found, len(found[1].data or b""))
+        initial, content = found
         if want_fd == "1" and content.blob is not None and getattr(context, "local_process", False):
             # opened here, before the answer: the descriptor holds these bytes from now on
             fd = os.open(self.backend.content.blob_path(content.blob), os.O_RDONLY | os.O_CLOEXEC)
@@ -125,7 +140,7 @@ class FileServicer:
                 os.close(fd)
                 raise
             return  # the caller reads the descriptor (and closes it): no data messages
-        await context.send_initial_metadata(tuple(initial))
+        await context.send_initial_metadata(initial)
         offset = max(0, request.offset)
         if content.blob is None:  # inline (small): its messages from here, no generator to close
             data = content.data or b""
@@ -138,6 +153,25 @@ class FileServicer:
                 yield bytes_value(chunk)
         finally:
             await chunks.aclose()  # now, if the call ended early (see pfsd.api.base.rpc)
+
+    def _opened(self, file: pfs_pb2.File, page_of: bytes | None,
+                version: int) -> tuple[tuple[tuple[str, bytes], ...], Content]:
+        """What a GetFile of ``file`` answers before its data: its initial metadata (the
+        FileInfo, and the page of ``page_of`` when asked), and where its content is."""
+        repo, rec, view, commit = self._resolve(file.commit, version)
+        path = clean_path(file.path)
+        found = views.lookup_content(self.backend.db, view, path)
+        if found is None:
+            if self._is_dir(view, path):
+                raise errors.invalid("cannot get directory or non-regular file. Use GetFileTAR instead")
+            raise errors.file_not_found(path, str(repo), rec.id)
+        row, content = found
+        # Sent before any data, even when no data message follows (empty file, offset past the end).
+        info = file_info_bytes(commit, Entry(path, row))
+        if page_of is None:
+            return ((FILE_INFO_KEY, info),), content
+        page = self._first_entry(view, commit, page_of.decode("utf-8", "replace"))
+        return ((FILE_INFO_KEY, info), (PAGE_KEY, page)), content
 
     def _first_entry(self, view: views.Chain, commit: bytes, path: str) -> bytes:
         """A FileInfoPage holding the first entry ListFile would answer for ``path`` in ``view``
@@ -167,19 +201,19 @@ class FileServicer:
     @rpc
     async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> bytes:
         """A serialized FileInfo (servicer.RAW_METHODS sends bytes as they are)."""
-        repo, rec, view, msg = self._resolve(request.file.commit)
+        repo, rec, view, commit = self._resolve(request.file.commit)
         path = clean_path(request.file.path)
         row = views.lookup(self.backend.db, view, path)
         if row is not None:
-            return file_info_bytes(commit_field(msg), Entry(path, row))
+            return file_info_bytes(commit, Entry(path, row))
         if self._is_dir(view, path):
-            return file_info_bytes(commit_field(msg), Entry(dir_prefix(path), None))
+            return file_info_bytes(commit, Entry(dir_prefix(path), None))
         raise errors.file_not_found(path, str(repo), rec.id)
 
     def _listing(
         self, request: pfs_pb2.ListFileRequest | pfs_pb2.WalkFileRequest, recursive: bool
-    ) -> tuple[Iterator[Entry], pfs_pb2.Commit]:
-        repo, rec, view, msg = self._resolve(request.file.commit)
+    ) -> tuple[Iterator[Entry], bytes]:
+        repo, rec, view, commit = self._resolve(request.file.commit)
         conn = self.backend.db
         path = clean_path(request.file.path)
         marker = request.paginationMarker.path or None
@@ -188,7 +222,7 @@ class FileServicer:
         row = views.lookup(conn, view, path) if path != "/" else None
         if row is not None:
             hit = marker is None or (path < marker if request.reverse else path > marker)
-            return iter([Entry(path, row)] if hit else []), msg
+            return iter([Entry(path, row)] if hit else []), commit
         if not self._is_dir(view, path):
             raise errors.file_not_found(path, str(repo), rec.id)
         prefix = dir_prefix(path)
@@ -198,7 +232,7 @@ class FileServicer:
             entries = views.walk_reverse(conn, view, prefix, after=marker)
         else:
             entries = views.walk(conn, view, prefix, max_depth=1, after=marker)
-        return entries, msg
+        return entries, commit
 
     @staticmethod
     def _walk(
@@ -215,8 +249,7 @@ class FileServicer:
     async def _page(
         self, request: pfs_pb2.ListFileRequest | pfs_pb2.WalkFileRequest, recursive: bool
     ) -> AsyncIterator[bytes]:
-        entries, msg = self._listing(request, recursive)
-        commit = commit_field(msg)
+        entries, commit = self._listing(request, recursive)
         number = request.number or None
         sent = 0
         for entry in entries:
@@ -237,8 +270,7 @@ class FileServicer:
 
     @rpc
     async def GlobFile(self, request: pfs_pb2.GlobFileRequest, context: Ctx) -> AsyncIterator[bytes]:
-        _, _, view, msg = self._resolve(request.commit)
-        commit = commit_field(msg)
+        _, _, view, commit = self._resolve(request.commit)
         pattern = clean_path(request.pattern)
         regex = glob_regex(pattern)
         meta_at = GLOB_META.search(pattern)

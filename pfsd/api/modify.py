@@ -285,7 +285,7 @@ class ModifyServicer:
             ch.apply(conn, commit, changes, tree)
             return commit.id
 
-        return await backend.writer.submit(job)
+        return await backend.writer.submit(job, on_loop=True)  # changes.apply checks its budget
 
 
 def _md5_of(staging: _Staging, path: str | None, expect: str | None) -> str | None:

@@ -23,7 +23,7 @@ from generated.pfs import pfs_pb2
 from generated.pfsd.pages_pb2 import DESCRIPTOR as PAGES
 from pfsd import errors
 from pfsd.api.base import rpc
-from pfsd.api.convert import commit_field, page_bytes
+from pfsd.api.convert import page_bytes
 
 SERVICE = PAGES.services_by_name["Pages"].full_name  # codegen/proto/pfsd/pages.proto
 MAX_NUMBER = 10_000
@@ -42,8 +42,8 @@ class PageServicer:
         until = next((v.decode() for k, v in context.invocation_metadata() or () if k == UNTIL_KEY), None)
         if until is not None and request.reverse:
             raise errors.invalid(f"{UNTIL_KEY} bounds forward listings only")
-        entries, msg = self.files._listing(request, recursive)
-        return page_bytes(commit_field(msg), entries, request.number, until)
+        entries, commit = self.files._listing(request, recursive)  # the encoded File.commit
+        return page_bytes(commit, entries, request.number, until)
 
     @rpc
     async def ListFile(self, request: pfs_pb2.ListFileRequest, context: Any) -> bytes:

@@ -12,6 +12,7 @@ from pfsd.store import views
 from pfsd.store.content import Content
 from pfsd.store.db import TOMBSTONE
 from pfsd.store.meta import CommitRec, chain
+from pfsd.store.writer import check_budget
 
 
 # NamedTuples, not frozen dataclasses: a stream makes one per operation, built ~3x faster.
@@ -107,6 +108,8 @@ def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change],
     now = time.time()
     size = commit.size
     for i, change in enumerate(changes):
+        if i:
+            check_budget()  # many changes: the rest of them move off the event loop
         if isinstance(change, Put):
             size += _put(tree, commit, change.path, change.content, now)
         else:
@@ -164,6 +167,8 @@ def _delete(tree: Tree, commit: CommitRec, path: str, now: float, replaced: str 
         row = tree.next_live(lo, hi)
         if row is None:
             break
+        if len(targets) % 64 == 63:
+            check_budget()  # a big directory: its deletion moves off the event loop
         targets.append(row)
         lo = row.path + "\x00"
     if path != "/" and not targets:  # (a live file below makes `path` a directory, no file)
