@@ -38,18 +38,28 @@ class OperationTable:
         self.by_route: dict[tuple[str, str], list[Operation]] = defaultdict(list)
         for op in ops:  # already ordered most specific first
             self.by_route[(op.resource, op.method)].append(op)
+        # each route's operations with their selector keys as a set (most requests carry no
+        # query: every operation that needs one is passed over by one set comparison)
+        self._candidates = {route: [(op, frozenset(op.query)) for op in ops]
+                            for route, ops in self.by_route.items()}
         self.unsupported = unsupported
+        # the routes where a header tells operations apart (the request's names are read there)
+        self.header_routes = frozenset(route for route, ops in self.by_route.items()
+                                       if any(op.header for op in ops))
 
     def choose(self, resource: str, method: str, query: list[tuple[str, str]],
                headers: set[str]) -> Operation:
         """The operation for a request, or the S3 error it deserves."""
         present = dict(query)
-        for op in self.by_route.get((resource, method), ()):
+        keys = present.keys()
+        for op, needed in self._candidates.get((resource, method), ()):
             if op.header and op.header not in headers:
                 continue
-            if all(k in present and (v is None or present[k] == v) for k, v in op.query.items()):
-                self._check_subresources(op, query)
-                return op
+            if needed and not (needed <= keys and all(
+                    v is None or present[k] == v for k, v in op.query.items())):
+                continue
+            self._check_subresources(op, query)
+            return op
         if method not in S3_METHODS:
             raise errors.method_not_allowed(method, resource.upper())
         raise errors.not_implemented()
@@ -120,7 +130,8 @@ class Dispatcher:
         resource, bucket, key = split_path(path)
         raw_query = scope["query_string"]
         query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
-        headers = {name.decode("latin-1").lower() for name, _ in scope["headers"]}
+        headers = {name.decode("latin-1").lower() for name, _ in scope["headers"]} \
+            if (resource, scope["method"]) in self.table.header_routes else frozenset()
         try:
             op = self.table.choose(resource, scope["method"], query, headers)
         except errors.S3Error:

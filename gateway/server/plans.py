@@ -155,14 +155,16 @@ class OperationPlan:
         pairs = state.get(QUERY)
         if pairs is None:  # (as Starlette parses it for connexion)
             pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        lists: dict[str, list[str]] = {}
-        for k, v in pairs:
-            lists.setdefault(k, []).append(v)
-        headers = {}
-        for name, value in reversed(scope["headers"]):  # the first of repeated ones wins
-            headers[name] = value
-        return PlannedRequest(self.uri_parser.resolve_query(lists),
-                              self.uri_parser.resolve_path(scope.get("path_params", {})), headers)
+        if pairs:
+            lists: dict[str, list[str]] = {}
+            for k, v in pairs:
+                lists.setdefault(k, []).append(v)
+            query = self.uri_parser.resolve_query(lists)
+        else:
+            query = {}  # (what resolve_query makes of no parameters)
+        headers = dict(reversed(scope["headers"]))  # the first of repeated ones wins
+        return PlannedRequest(query, self.uri_parser.resolve_path(scope.get("path_params", {})),
+                              headers)
 
     def arguments_of(self, request: PlannedRequest, context: dict | None = None) -> dict:
         """The handler's keyword arguments, as connexion's parameter decorator builds them
