@@ -108,7 +108,8 @@ class _Staging:
         size = len(value) if value is not None else sum(map(len, pieces or ()))
         if size > INLINE_MAX or self.inline_bytes > STAGED_INLINE_MAX:
             return False
-        await self.close_file()
+        if self.builder is not None:
+            await self.close_file()
         if size:
             data = value if value is not None else b"".join(pieces or ())
             content = Content(size, hashlib.md5(data).digest(), None, data)
@@ -169,7 +170,8 @@ class ModifyServicer:
             async for req in request_iterator:
                 which = req.WhichOneof("body")
                 if which == "set_commit":
-                    await staging.close_file()
+                    if staging.builder is not None:
+                        await staging.close_file()
                     target = req.set_commit
                     staging.view = False
                     continue
@@ -194,7 +196,8 @@ class ModifyServicer:
                         for piece in pieces or (b"",):
                             await staging.append(path, piece, base)
                 elif which == "delete_file":
-                    await staging.close_file()
+                    if staging.builder is not None:
+                        await staging.close_file()
                     staging.delete(clean_path(req.delete_file.path))
                 elif which == "copy_file":
                     await self._copy(staging, target, req.copy_file)
