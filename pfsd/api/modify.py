@@ -12,13 +12,14 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import grpc
 from google.protobuf import empty_pb2
 
 from generated.pfs import pfs_pb2
 from pfsd import errors
-from pfsd.api.base import Backend, commit_description, find_commit, repo_key, rpc
+from pfsd.api.base import DESCRIPTION_KEY, DESCRIPTION_MAX, Backend, find_commit, repo_key, rpc
 from pfsd.names import clean_path, commit_str, dir_prefix, prefix_end, validate_name
 from pfsd.store import changes as ch
 from pfsd.store import meta, views
@@ -143,7 +144,7 @@ class ModifyServicer:
     ) -> empty_pb2.Empty:
         staging = _Staging(self.backend)
         target: pfs_pb2.Commit | None = None
-        requires = _requirements(context)
+        opts = _options(context)  # a malformed requirement fails before the stream is read
         try:
             async for req in request_iterator:
                 which = req.WhichOneof("body")
@@ -180,19 +181,9 @@ class ModifyServicer:
             await staging.close_file()
             if target is None:
                 raise errors.invalid("ModifyFile: no commit was set")
-            existing_branch, not_dirs, md5_of, md5_expect = False, [], None, None
-            for k, v in context.invocation_metadata() or ():
-                if k == EXISTING_BRANCH_KEY:
-                    existing_branch = v == "1"
-                elif k == NOT_DIRECTORY_KEY:
-                    not_dirs.append(clean_path(v.decode("utf-8", "replace")))
-                elif k == MD5_OF_KEY:
-                    md5_of = clean_path(v.decode("utf-8", "replace"))
-                elif k == MD5_EXPECT_KEY:
-                    md5_expect = v.lower()
-            md5 = _md5_of(staging, md5_of, md5_expect)
-            commit_id = await self._apply(target, staging.changes, commit_description(context),
-                                          requires, existing_branch, not_dirs)
+            md5 = _md5_of(staging, opts.md5_of, opts.md5_expect)
+            commit_id = await self._apply(target, staging.changes, opts.description, opts.requires,
+                                          opts.existing_branch, opts.not_dirs)
         except BaseException:
             staging.abort()
             raise
@@ -267,13 +258,14 @@ class ModifyServicer:
 
         def job(conn: sqlite3.Connection) -> str:
             commit: CommitRec | None = None
+            tree: ch.Tree | None = None
             if commit_id:
                 repo, commit = meta.resolve(conn, key, branch, commit_id)
                 if commit.finished is not None:
                     raise errors.commit_finished(commit_str(str(repo), commit.id))
                 _check(conn, commit, requires)
                 if not_dirs:
-                    _refuse_directories(conn, commit, not_dirs)
+                    tree = _refuse_directories(conn, commit, not_dirs)
             else:
                 repo, commit = meta.repo_and_head(conn, key, branch)
                 validate_name("branch", branch)
@@ -281,17 +273,19 @@ class ModifyServicer:
                 if commit is None and existing_branch:
                     raise errors.branch_not_found(branch, str(repo))
                 if not_dirs and commit is not None:
-                    _refuse_directories(conn, commit, not_dirs)
+                    tree = _refuse_directories(conn, commit, not_dirs)
                 if commit is None or commit.finished is not None:
                     # pachd: writing to a branch whose head is finished opens and closes a commit
                     # the description (pfsd extension) names only a commit this stream creates;
                     # an open commit keeps the one its StartCommit/FinishCommit gives it
                     commit = meta.create_commit(conn, backend.seqs, repo, branch, commit, finished=True,
                                                 description=description)
-            ch.apply(conn, commit, changes)
+                    if tree is not None:  # what the check read is the new commit's view too
+                        tree = ch.Tree(conn, commit, known=tree)
+            ch.apply(conn, commit, changes, tree)
             return commit.id
 
-        return await backend.writer.submit(job)
+        return await backend.writer.submit(job, on_loop=True)  # changes.apply checks its budget
 
 
 def _md5_of(staging: _Staging, path: str | None, expect: str | None) -> str | None:
@@ -317,9 +311,45 @@ class Requirement:
     md5: str | None
 
 
-def _requirements(context: Ctx) -> list[Requirement]:
+class _Options(NamedTuple):
+    """What a ModifyFile's request metadata asks (pfsd extensions, docs/pfsd.md)."""
+
+    requires: list[Requirement]
+    description: str
+    existing_branch: bool
+    not_dirs: list[str]
+    md5_of: str | None
+    md5_expect: str | None
+
+
+def _options(context: Ctx) -> _Options:
+    """The request metadata, read in one pass (the first ``pfs-require-bin`` and description
+    count, as do the last ``pfs-md5-of-bin`` and ``pfs-md5-expect``)."""
+    raw: bytes | None = None
+    description: str | None = None
+    existing_branch, not_dirs, md5_of, md5_expect = False, [], None, None
+    for k, v in context.invocation_metadata() or ():
+        if k == REQUIRE_KEY:
+            if raw is None:
+                raw = v
+        elif k == DESCRIPTION_KEY:
+            if description is None:
+                text = v if isinstance(v, bytes) else v.encode()
+                description = text[:DESCRIPTION_MAX].decode("utf-8", errors="ignore")
+        elif k == EXISTING_BRANCH_KEY:
+            existing_branch = v == "1"
+        elif k == NOT_DIRECTORY_KEY:
+            not_dirs.append(clean_path(v.decode("utf-8", "replace")))
+        elif k == MD5_OF_KEY:
+            md5_of = clean_path(v.decode("utf-8", "replace"))
+        elif k == MD5_EXPECT_KEY:
+            md5_expect = v.lower()
+    return _Options(_requirements(raw), description or "", existing_branch, not_dirs, md5_of,
+                    md5_expect)
+
+
+def _requirements(raw: bytes | None) -> list[Requirement]:
     """The ``pfs-require-bin`` metadata: JSON ``[{"path": "/a", "md5": "<hex>" | null}, ...]``."""
-    raw = next((v for k, v in context.invocation_metadata() or () if k == REQUIRE_KEY), None)
     if raw is None:
         return []
     try:
@@ -349,10 +379,12 @@ def _check(conn: sqlite3.Connection, commit: CommitRec | None, requires: Sequenc
             raise errors.precondition(f"precondition failed: file {req.path} has changed")
 
 
-def _refuse_directories(conn: sqlite3.Connection, base: CommitRec, paths: Sequence[str]) -> None:
-    """FAILED_PRECONDITION if one of ``paths`` is a directory in ``base``."""
-    chain = meta.chain(conn, base)
+def _refuse_directories(conn: sqlite3.Connection, base: CommitRec, paths: Sequence[str]) -> ch.Tree:
+    """FAILED_PRECONDITION if one of ``paths`` is a directory in ``base``; else the Tree that
+    read it (the changes' delete of such a path then asks the same range of it, not SQLite)."""
+    tree = ch.Tree(conn, base)
     for path in paths:
         below = dir_prefix(path)
-        if path != "/" and views.next_live(conn, chain, below, prefix_end(below)) is not None:
+        if path != "/" and tree.next_live(below, prefix_end(below)) is not None:
             raise errors.precondition(f"{path} is a directory ({NOT_DIRECTORY_KEY})")
+    return tree

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pfsd import errors
 from pfsd.names import covered, dir_prefix, parent_dirs, prefix_end
@@ -12,38 +12,55 @@ from pfsd.store import views
 from pfsd.store.content import Content
 from pfsd.store.db import TOMBSTONE
 from pfsd.store.meta import CommitRec, chain
+from pfsd.store.writer import check_budget
 
 
-@dataclass(frozen=True)
-class Put:
+# NamedTuples, not frozen dataclasses: a stream makes one per operation, built ~3x faster.
+class Put(NamedTuple):
     path: str
     content: Content
 
 
-@dataclass(frozen=True)
-class Delete:
+class Delete(NamedTuple):
     path: str
 
 
 Change = Put | Delete
 
 
-class _Tree:
+class Tree:
     """The commit's view during one apply: what this apply already wrote answers without a query.
 
     The gateway's writes delete a path (and its sidecar directory) before adding it again; the
-    checks of the add then follow from the delete instead of costing index seeks.
+    checks of the add then follow from the delete instead of costing index seeks. What a query
+    found answers later checks too: a live file below a directory proves that directory is no
+    file (a path is never both), and a range's first live row is kept until the next write.
     """
 
-    def __init__(self, conn: sqlite3.Connection, commit: CommitRec) -> None:
+    def __init__(self, conn: sqlite3.Connection, commit: CommitRec, known: Tree | None = None) -> None:
+        """``known``: a Tree of the commit this one's commit was just created on (nothing
+        written to files since): what it found holds here too."""
         self.conn = conn
         self.view = chain(conn, commit)
         self.written: dict[str, views.Row] = {}  # rows this apply wrote, tombstones included
         self.cleared: set[str] = set()  # directory prefixes this apply deleted everything below
         self.put_dirs: set[str] = set()  # ancestor directories of the files this apply added
+        # directories (no trailing "/") a live file was found below: none of them is a file
+        # unless this apply wrote it (then `written` says so first)
+        self.dirs: set[str] = set()
+        self._ranges: dict[tuple[str, str], views.Row | None] = {}  # next_live since the last write
+        if known is not None and not known.written:
+            self.dirs = known.dirs
+            self._ranges = known._ranges
 
     def _is_cleared(self, path: str) -> bool:
         return bool(self.cleared) and covered(path, self.cleared)
+
+    def write(self, sql: str, args: tuple) -> sqlite3.Cursor:
+        """Run one write of this apply (what next_live answered may change)."""
+        if self._ranges:
+            self._ranges.clear()
+        return self.conn.execute(sql, args)
 
     def lookup(self, path: str) -> views.Row | None:
         row = self.written.get(path)
@@ -60,7 +77,7 @@ class _Tree:
             if row is not None:
                 if row.size != TOMBSTONE:
                     return True
-            elif not self._is_cleared(path):
+            elif path not in self.dirs and not self._is_cleared(path):
                 rest.append(path)
         return views.any_live(self.conn, self.view, rest)
 
@@ -68,18 +85,31 @@ class _Tree:
         """Whether a live file's path starts with `below` (a directory prefix)."""
         if below[:-1] not in self.put_dirs and self._is_cleared(below):
             return False  # everything below was deleted, and nothing added since
-        return views.next_live(self.conn, self.view, below, prefix_end(below)) is not None
+        return self.next_live(below, prefix_end(below)) is not None
 
     def next_live(self, lo: str, hi: str) -> views.Row | None:
-        return views.next_live(self.conn, self.view, lo, hi)
+        key = (lo, hi)
+        if key in self._ranges:
+            return self._ranges[key]
+        row = self._ranges[key] = views.next_live(self.conn, self.view, lo, hi)
+        if row is not None:
+            self.dirs.update(parent_dirs(row.path))
+        return row
 
 
-def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change]) -> int:
-    """Write `changes` as rows at the commit's seq; returns the commit's new total size."""
-    tree = _Tree(conn, commit)
+def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change],
+          tree: Tree | None = None) -> int:
+    """Write `changes` as rows at the commit's seq; returns the commit's new total size.
+
+    ``tree``: the commit's Tree when the caller already read through it (checks before the
+    changes: what they found is not read again)."""
+    if tree is None:
+        tree = Tree(conn, commit)
     now = time.time()
     size = commit.size
     for i, change in enumerate(changes):
+        if i:
+            check_budget()  # many changes: the rest of them move off the event loop
         if isinstance(change, Put):
             size += _put(tree, commit, change.path, change.content, now)
         else:
@@ -99,10 +129,9 @@ _WRITE = (
 )
 
 
-def _put(tree: _Tree, commit: CommitRec, path: str, content: Content, now: float) -> int:
+def _put(tree: Tree, commit: CommitRec, path: str, content: Content, now: float) -> int:
     if path == "/":
         raise errors.invalid("cannot put a file at the root path /")
-    conn = tree.conn
     # Files and directories are implicit: a path cannot be both (pachd calls it a collision).
     parents = parent_dirs(path)
     if tree.any_file(parents):
@@ -114,43 +143,44 @@ def _put(tree: _Tree, commit: CommitRec, path: str, content: Content, now: float
     old = tree.lookup(path)
     inline_id = None
     if content.blob is None and content.size:
-        cur = conn.execute("INSERT INTO inline_data(data) VALUES (?)", (content.data,))
+        cur = tree.write("INSERT INTO inline_data(data) VALUES (?)", (content.data,))
         inline_id = cur.lastrowid
     if old is not None and old.seq == commit.seq and old.inline_id is not None:
-        conn.execute("DELETE FROM inline_data WHERE id=?", (old.inline_id,))
+        tree.write("DELETE FROM inline_data WHERE id=?", (old.inline_id,))
     row = views.Row(path, commit.seq, content.size, content.md5, content.blob, inline_id, now)
-    conn.execute(_WRITE, (commit.lineage, *row))
+    tree.write(_WRITE, (commit.lineage, *row))
     tree.written[path] = row
     tree.put_dirs.update(parents)
     return content.size - (old.size if old else 0)
 
 
-def _delete(tree: _Tree, commit: CommitRec, path: str, now: float, replaced: str | None = None) -> int:
+def _delete(tree: Tree, commit: CommitRec, path: str, now: float, replaced: str | None = None) -> int:
     """Delete a file, or a directory and everything below it (pachd deletes recursively).
 
     The tombstone of `replaced` (the path the next change puts) is kept in memory only.
     """
-    conn = tree.conn
     delta = 0
     targets: list[views.Row] = []
-    if path != "/":
-        row = tree.lookup(path)
-        if row is not None:
-            targets.append(row)
     below = dir_prefix(path)
     lo, hi = below, prefix_end(below)
     while True:
         row = tree.next_live(lo, hi)
         if row is None:
             break
+        if len(targets) % 64 == 63:
+            check_budget()  # a big directory: its deletion moves off the event loop
         targets.append(row)
         lo = row.path + "\x00"
+    if path != "/" and not targets:  # (a live file below makes `path` a directory, no file)
+        row = tree.lookup(path)
+        if row is not None:
+            targets.insert(0, row)
     for row in targets:
         if row.seq == commit.seq and row.inline_id is not None:
-            conn.execute("DELETE FROM inline_data WHERE id=?", (row.inline_id,))
+            tree.write("DELETE FROM inline_data WHERE id=?", (row.inline_id,))
         tomb = views.Row(row.path, commit.seq, TOMBSTONE, None, None, None, now)
         if row.path != replaced:
-            conn.execute(_WRITE, (commit.lineage, *tomb))
+            tree.write(_WRITE, (commit.lineage, *tomb))
         tree.written[row.path] = tomb
         delta -= row.size
     if path != "/" and path not in tree.written:

@@ -21,8 +21,8 @@ import os
 import secrets
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pfsd.libc import start_writeback
 from pfsd.store.lanes import Lane
@@ -36,9 +36,10 @@ READ_CHUNK = 1024 * 1024  # GetFile message size: well under gRPC's 4 MiB defaul
 EMPTY_MD5 = hashlib.md5(b"").digest()
 
 
-@dataclass(frozen=True)
-class Content:
-    """A file's bytes: either inline `data` or the name of a blob file (`blob`)."""
+class Content(NamedTuple):
+    """A file's bytes: either inline `data` or the name of a blob file (`blob`). (A NamedTuple:
+    every file a stream writes makes one, and a tuple is built ~3x faster than a frozen
+    dataclass.)"""
 
     size: int
     md5: bytes
@@ -158,6 +159,9 @@ class ContentBuilder:
     memory stays about AHEAD + FLUSH_SIZE per upload, AHEAD_TOTAL for all of them together.
     """
 
+    __slots__ = ("store", "chunks", "buffered", "size", "md5", "fd", "written", "synced", "tmp_path",
+                 "force_blob", "_lanes", "_done_streaming", "_sealing")
+
     def __init__(self, store: ContentStore) -> None:
         self.store = store
         self.chunks: list[bytes] = []
@@ -236,6 +240,8 @@ class ContentBuilder:
     async def finish(self) -> Content:
         """Seal the content: inline when small, else a durable blob (held from GC until released)."""
         if self.size <= INLINE_MAX and self.fd is None and self._lanes is None and not self.force_blob:
+            if not self.size:
+                return EMPTY  # an empty file (every metadata sidecar): no hash to compute
             data = b"".join(self.chunks)
             self.chunks.clear()
             return Content(len(data), hashlib.md5(data).digest(), None, data)

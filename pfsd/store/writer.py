@@ -9,11 +9,14 @@ Where each part runs is chosen for the GIL. A job is Python that calls SQLite do
 and the sqlite3 module drops and retakes the GIL around every call: on a thread of its own, each
 retake waits for the busy event loop to let go (up to the 5 ms switch interval), so a batch of
 eight 4 KiB PUTs took ~11 ms of waiting for ~1 ms of work, and every writer waited on that. So
-jobs run on the event loop that submitted them, where they hold the GIL anyway, and only what
-blocks goes to the commit thread: the COMMIT (its fsync) and the after-commit hooks (file
-unlinks). A job that takes longer than INLINE_BUDGET on the loop (a recursive delete of a big
-directory, a repo deletion) is interrupted by SQLite's progress handler, rolled back to its
-savepoint and run again on the commit thread before the COMMIT, so no job stalls the loop.
+a job submitted with ``on_loop=True`` runs on the event loop, where it holds the GIL anyway, and
+only what blocks goes to the commit thread: the COMMIT (its fsync) and the after-commit hooks
+(file unlinks). Such a job calls :func:`check_budget` in its long loops: once it has run for
+INLINE_BUDGET it raises :class:`Deferred`, the job is rolled back to its savepoint and runs again
+on the commit thread before the COMMIT, so no job stalls the loop. Other jobs (repo deletions,
+commit drops: rare, and as big as a repo) run on the commit thread from the start. (SQLite's own
+interrupt is no substitute: an interrupted write statement rolls back the whole transaction,
+the batch's other jobs with it.)
 """
 
 from __future__ import annotations
@@ -36,9 +39,19 @@ T = TypeVar("T")
 log = logging.getLogger("pfsd.writer")
 MAX_BATCH = 256
 INLINE_BUDGET = 0.002  # seconds one job may run on the event loop before it moves to the thread
-PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
 
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, bool]
+_budget = threading.local()  # .deadline: when the job running on this thread must move off the loop
+
+
+class Deferred(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by :func:`check_budget`: the job has run long enough on the loop."""
+
+
+def check_budget() -> None:
+    """From a job's long loops: raise Deferred once the job has used its time on the loop."""
+    if time.perf_counter() > getattr(_budget, "deadline", math.inf):
+        raise Deferred
 _Outcome = tuple[bool, Any]
 
 
@@ -52,15 +65,16 @@ class Writer:
         self._pending: list[_Job] = []
         self._busy = False  # a batch is running or committing; the next starts when it is done
         self._after_commit: list[Callable[[], None]] = []
-        self._deadline = math.inf  # when the job running on the loop is interrupted
         self._closed = False
 
-    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in a write transaction; return its result once durably committed."""
+    async def submit(self, fn: Callable[[sqlite3.Connection], T], *, on_loop: bool = False) -> T:
+        """Run `fn` in a write transaction; return its result once durably committed.
+
+        `on_loop`: `fn` is short and calls :func:`check_budget` wherever it may run long."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         with self._lock:
-            self._pending.append((fn, fut, loop))
+            self._pending.append((fn, fut, loop, on_loop))
             start, self._busy = not self._busy, True
         if start:
             loop.call_soon(self._start)  # writes submitted in this turn of the loop join the batch
@@ -92,20 +106,12 @@ class Writer:
         hooks: list[Callable[[], None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.set_progress_handler(self._over_budget, PROGRESS_STEPS)
-            try:
-                for fn, _fut, _loop in batch:
-                    outcomes.append(self._run_job(conn, fn, hooks, inline=True))
-            finally:
-                conn.set_progress_handler(None, 0)
-                self._deadline = math.inf
-        except BaseException as exc:  # noqa: BLE001 - BEGIN failed: the commit thread reports it
+            for fn, _fut, _loop, on_loop in batch:
+                outcomes.append(self._run_job(conn, fn, hooks, inline=True) if on_loop else None)
+        except BaseException as exc:  # noqa: BLE001 - BEGIN or a savepoint failed: all fail
             self._fail(batch, exc)
             return
         self._thread.submit(self._commit, batch, outcomes, hooks, inline=True)
-
-    def _over_budget(self) -> int:
-        return 1 if time.perf_counter() > self._deadline else 0
 
     # -- on either ------------------------------------------------------------------------
 
@@ -114,24 +120,23 @@ class Writer:
         """One job in its savepoint: its outcome, or None when it ran out of loop time."""
         conn.execute("SAVEPOINT job")
         self._after_commit = []
-        if inline:
-            self._deadline = time.perf_counter() + INLINE_BUDGET
+        _budget.deadline = time.perf_counter() + INLINE_BUDGET if inline else math.inf
         try:
-            value = fn(conn)
+            outcome: _Outcome | None = (True, fn(conn))
+        except Deferred:
+            outcome = None
         except BaseException as exc:  # noqa: BLE001 - delivered to the caller
-            outcome: _Outcome | None = (False, exc)
-        else:
-            outcome = (True, value)
-        interrupted = inline and self._deadline != math.inf and time.perf_counter() > self._deadline
-        self._deadline = math.inf
-        if outcome[0] and not interrupted:
+            outcome = (False, exc)
+        finally:
+            _budget.deadline = math.inf
+        if outcome is not None and outcome[0]:
             conn.execute("RELEASE job")
             hooks.extend(self._after_commit)
             return outcome
         conn.execute("ROLLBACK TO job")
         conn.execute("RELEASE job")
         meta.forget_uncommitted()
-        return None if interrupted else outcome
+        return outcome
 
     # -- on the commit thread -------------------------------------------------------------
 
@@ -144,7 +149,7 @@ class Writer:
                 conn.execute("BEGIN IMMEDIATE")
             final = [
                 out if out is not None else self._run_job(conn, fn, hooks, inline=False)  # type: ignore[misc]
-                for (fn, _fut, _loop), out in zip(batch, outcomes, strict=True)
+                for (fn, _fut, _loop, _on_loop), out in zip(batch, outcomes, strict=True)
             ]
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - the whole batch failed to commit
@@ -175,7 +180,7 @@ class Writer:
         if nxt is not None:
             _call(nxt, self._start)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_fn, fut, loop), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_fn, fut, loop, _on_loop), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((fut, ok, value))
         for loop, results in by_loop.items():
             _call(loop, _deliver, results)

@@ -66,6 +66,25 @@ def test_a_directory_is_refused_and_nothing_applies(stub, repo):
     assert "/meta/" not in {f.file.path for f in listed}
 
 
+def test_what_the_directory_check_read_is_not_reused_past_a_write(stub, repo):
+    """The check's look-up of ``/q/`` answers the stream's own DeleteFile of ``/q`` only while
+    nothing was written since: a file added below first must be deleted by it."""
+    put(stub, repo, "/s/k/old", b"")  # the sidecar a PUT replaces (found, then tombstoned)
+    code, _ = checked(stub, head(repo), [*add("/q/x", b"1"), delete("/q"), *add("/q", b"file"),
+                                         delete("/s/k"), *add("/s/k/new", b"")], not_dirs=["/q"])
+    assert code == grpc.StatusCode.OK and get(stub, head(repo), "/q") == b"file"
+    names = {f.file.path for f in stub.WalkFile(pfs_pb2.WalkFileRequest(
+        file=pfs_pb2.File(commit=head(repo), path="/")))}
+    assert "/q/x" not in names and "/s/k/old" not in names and "/s/k/new" in names
+    # the same PUT again: the sidecar found proves /s and /s/k directories, and a file at /s is
+    # still refused by the check of its own stream
+    code, _ = checked(stub, head(repo), [delete("/q"), *add("/q", b"again"), delete("/s/k"),
+                                         *add("/s/k/new", b"")], not_dirs=["/q"])
+    assert code == grpc.StatusCode.OK and get(stub, head(repo), "/q") == b"again"
+    code, _ = checked(stub, head(repo), [*add("/s", b"x")], not_dirs=["/s"])
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+
+
 def test_without_the_keys_a_missing_branch_is_created(stub, repo):
     raw = wrappers_pb2.BytesValue(value=b"x")
     ops = [pfs_pb2.ModifyFileRequest(add_file=pfs_pb2.AddFile(path="/a", raw=raw))]
