@@ -50,6 +50,13 @@ async def put_object(bucket: str, key: str) -> Response:
     return Response(status_code=200, headers=headers)
 
 
+def _overrides(req) -> dict[str, str]:
+    """The ``response-*`` query parameters' headers (none without a query: no parse of it)."""
+    if not req.scope.get("query_string"):
+        return {}
+    return response_overrides(req.query_params, req.headers)
+
+
 async def _target(bucket: str, key: str, version_id: str | None) -> tuple[Ref, str]:
     """Where GET and HEAD read: the bucket's head or pinned commit, or ``version_id``'s commit."""
     path = object_path(key)
@@ -74,7 +81,7 @@ async def _inspect(client: PFS, ref: Ref, path: str, key: str, version_id: str |
 async def head_object(bucket: str, key: str, version_id: str | None = None,
                       part_number: int | None = None, **_params: str) -> Response:
     """Size, ETag, dates and metadata from InspectFile (and the metadata); content is never read."""
-    overrides = response_overrides(request().query_params, request().headers)
+    overrides = _overrides(request())
     ref, path = await _target(bucket, key, version_id)
     client = pfs()
     obj = await _inspect(client, ref, path, key, version_id)
@@ -130,7 +137,7 @@ async def get_object(bucket: str, key: str, version_id: str | None = None,
     req = request()
     if req.method == "HEAD":  # Starlette routes HEAD to a GET route: answer as HeadObject
         return await head_object(bucket, key, version_id, part_number)
-    overrides = response_overrides(req.query_params, req.headers)
+    overrides = _overrides(req)
     ref, path = await _target(bucket, key, version_id)
     headers = req.headers
     range_header = headers.get("range")

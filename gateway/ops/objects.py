@@ -29,8 +29,45 @@ def etag_of(info: pb.FileInfo) -> str:
 
 def committed_at(info: pb.FileInfo) -> datetime:
     if info.HasField("committed"):
-        return info.committed.ToDatetime(tzinfo=UTC)
+        stamp = info.committed
+        key = (stamp.seconds, stamp.nanos)
+        when = _COMMITTED.get(key)
+        if when is None:  # Timestamp.ToDatetime costs ~3 us; one commit's files share it
+            if len(_COMMITTED) >= 4096:
+                _COMMITTED.clear()
+            when = _COMMITTED[key] = stamp.ToDatetime(tzinfo=UTC)
+        return when
     return datetime.now(UTC)
+
+
+_COMMITTED: dict[tuple[int, int], datetime] = {}
+
+
+def http_date(when: datetime) -> str:
+    """``when`` as an HTTP date (Last-Modified), to the second."""
+    second = when.replace(microsecond=0)
+    text = _HTTP_DATES.get(second)
+    if text is None:  # format_datetime costs ~4 us
+        if len(_HTTP_DATES) >= 4096:
+            _HTTP_DATES.clear()
+        text = _HTTP_DATES[second] = format_datetime(second, usegmt=True)
+    return text
+
+
+_HTTP_DATES: dict[datetime, str] = {}
+
+
+def content_type_of(key: str) -> str:
+    """The Content-Type guessed from the key's name (for objects stored without one)."""
+    guess = _GUESSES.get(key)
+    if guess is None:  # mimetypes.guess_type costs ~4 us
+        if len(_GUESSES) >= 4096:
+            _GUESSES.clear()
+        guess = _GUESSES[key] = mimetypes.guess_type(key, strict=False)[0] or "binary/octet-stream"
+    return guess
+
+
+_GUESSES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -57,11 +94,10 @@ class ObjectInfo:
 
     def headers(self) -> dict[str, str]:
         """The response headers GET and HEAD share; stored metadata wins over guesses."""
-        content_type = mimetypes.guess_type(self.key, strict=False)[0] or "binary/octet-stream"
         h = {
             "ETag": f'"{self.etag}"',
-            "Last-Modified": format_datetime(self.last_modified.replace(microsecond=0), usegmt=True),
-            "Content-Type": content_type,
+            "Last-Modified": http_date(self.last_modified),
+            "Content-Type": content_type_of(self.key),
             "Accept-Ranges": "bytes",
         }
         h.update(self.meta.response_headers())
@@ -69,7 +105,10 @@ class ObjectInfo:
 
 
 def is_directory(info: pb.FileInfo) -> bool:
-    return info.file_type == pb.FileType.DIR
+    return info.file_type == _DIR
+
+
+_DIR = pb.FileType.DIR  # (an attribute of the enum's wrapper is looked up in Python each time)
 
 
 async def existing_file(client: PFS, ref: Ref, path: str) -> pb.FileInfo | None:
@@ -117,7 +156,9 @@ async def open_object(client: PFS, ref: Ref, path: str,
             reader.cancel()
             return None
         commit = info.file.commit.id
-        meta = metacache.from_page(client, ref, commit, path, reader.page())
+        meta = metacache.cached(client, ref, commit, path)  # else the page is parsed
+        if meta is None:
+            meta = metacache.from_page(client, ref, commit, path, reader.page())
         if meta is None:
             meta = await metacache.read_at(client, ref, commit, path)
     except BaseException:

@@ -179,10 +179,12 @@ class _StreamCall:
         self._done = True
         return False
 
-    async def initial_metadata(self) -> grpc.aio.Metadata:
+    async def initial_metadata(self) -> tuple:
+        """The handler's initial metadata: its (key, value) pairs as they are (iterated like
+        grpc.aio's Metadata; building one per GET cost more than reading it)."""
         while not self._ctx.sent and await self._pull():
             pass
-        return grpc.aio.Metadata(*self._ctx.initial)
+        return self._ctx.initial
 
     async def trailing_metadata(self) -> grpc.aio.Metadata:
         return grpc.aio.Metadata(*self._ctx.trailing)

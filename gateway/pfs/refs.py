@@ -13,7 +13,16 @@ def to_ref(b: BucketRef) -> Ref:
 
 def read_ref(bucket: str) -> Ref:
     """The branch head, or the pinned commit, that reads of ``bucket`` see."""
-    return to_ref(parse_bucket(bucket))
+    ref = _READ_REFS.get(bucket)
+    if ref is None:  # a name's parse never changes (and a Ref is immutable): once per name
+        ref = to_ref(parse_bucket(bucket))
+        if len(_READ_REFS) >= 1024:
+            _READ_REFS.clear()
+        _READ_REFS[bucket] = ref
+    return ref
+
+
+_READ_REFS: dict[str, Ref] = {}
 
 
 def write_ref(bucket: str) -> Ref:

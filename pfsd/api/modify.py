@@ -384,7 +384,6 @@ def _refuse_directories(conn: sqlite3.Connection, base: CommitRec, paths: Sequen
     read it (the changes' delete of such a path then asks the same range of it, not SQLite)."""
     tree = ch.Tree(conn, base)
     for path in paths:
-        below = dir_prefix(path)
-        if path != "/" and tree.next_live(below, prefix_end(below)) is not None:
+        if path != "/" and tree.probe(path):
             raise errors.precondition(f"{path} is a directory ({NOT_DIRECTORY_KEY})")
     return tree

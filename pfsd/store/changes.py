@@ -48,10 +48,15 @@ class Tree:
         # directories (no trailing "/") a live file was found below: none of them is a file
         # unless this apply wrote it (then `written` says so first)
         self.dirs: set[str] = set()
-        self._ranges: dict[tuple[str, str], views.Row | None] = {}  # next_live since the last write
+        # what next_live and lookup read since the last write (only the first of these is
+        # asked of SQLite: see next_live, probe)
+        self._ranges: dict[tuple[str, str], views.Row | None] = {}
+        self._points: dict[str, views.Row | None] = {}
+        self._one = self.view[0] if len(self.view) == 1 else None  # (lineage, seq): one lineage
         if known is not None and not known.written:
             self.dirs = known.dirs
             self._ranges = known._ranges
+            self._points = known._points
 
     def _is_cleared(self, path: str) -> bool:
         return bool(self.cleared) and covered(path, self.cleared)
@@ -60,6 +65,8 @@ class Tree:
         """Run one write of this apply (what next_live answered may change)."""
         if self._ranges:
             self._ranges.clear()
+        if self._points:
+            self._points.clear()
         return self.conn.execute(sql, args)
 
     def lookup(self, path: str) -> views.Row | None:
@@ -68,6 +75,8 @@ class Tree:
             return None if row.size == TOMBSTONE else row
         if self._is_cleared(path):
             return None
+        if path in self._points:
+            return self._points[path]
         return views.lookup(self.conn, self.view, path)
 
     def any_file(self, paths: list[str]) -> bool:
@@ -88,13 +97,54 @@ class Tree:
         return self.next_live(below, prefix_end(below)) is not None
 
     def next_live(self, lo: str, hi: str) -> views.Row | None:
+        """The live row with the smallest path in [lo, hi) (views.next_live). In one lineage
+        the path after it is read by the same statement, and kept: deleting a directory of
+        one file (a metadata sidecar) then costs one query, not two."""
         key = (lo, hi)
         if key in self._ranges:
             return self._ranges[key]
-        row = self._ranges[key] = views.next_live(self.conn, self.view, lo, hi)
+        if self._one is None:
+            row = views.next_live(self.conn, self.view, lo, hi)
+        else:
+            lineage, seq = self._one
+            rows = views.next_two(self.conn, lineage, seq, lo, hi)
+            row = None
+            for i, found in enumerate(rows):
+                if found.size == TOMBSTONE:
+                    continue
+                if i == 0:  # the next live row after it, when the second one answers that
+                    after = rows[1] if len(rows) > 1 else None
+                    if after is None or after.size != TOMBSTONE:
+                        self._ranges[(found.path + "\x00", hi)] = after
+                row = found
+                break
+            else:
+                if len(rows) == 2:  # two deleted paths: on from there
+                    row = views.next_live(self.conn, self.view, rows[1].path + "\x00", hi)
+        self._ranges[key] = row
+        self._seen(row)
+        return row
+
+    def probe(self, path: str) -> bool:
+        """Whether `path` is a directory (a live file below it); its own row and that answer
+        are kept for the changes that follow (deleting and adding `path`). One statement in
+        one lineage."""
+        below = dir_prefix(path)
+        hi = prefix_end(below)
+        if self._one is None or path in self.written:
+            return self.next_live(below, hi) is not None
+        lineage, seq = self._one
+        point, first = views.point_and_next(self.conn, lineage, seq, path, below, hi)
+        self._points[path] = point if point is not None and point.size != TOMBSTONE else None
+        if first is None or first.size != TOMBSTONE:
+            self._ranges[(below, hi)] = first
+            self._seen(first)
+            return first is not None
+        return self.next_live(first.path + "\x00", hi) is not None
+
+    def _seen(self, row: views.Row | None) -> None:
         if row is not None:
             self.dirs.update(parent_dirs(row.path))
-        return row
 
 
 def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change],

@@ -141,6 +141,41 @@ def next_live(conn: sqlite3.Connection, chain: Chain, lo: str, hi: str) -> Row |
         lo = best.path + "\x00"
 
 
+# One lineage, two seeks in one statement (a writer's checks; see pfsd.store.changes.Tree):
+# the newest version of the first path in [?2, ?3) and of the path after it ...
+_NEXT_TWO = (
+    f"WITH f AS (SELECT {_COLS} FROM files WHERE lineage=?1 AND path>=?2 AND path<?3 AND seq<=?4 "
+    "ORDER BY path, seq DESC LIMIT 1) SELECT * FROM f UNION ALL SELECT * FROM ("
+    f"SELECT {_COLS} FROM files WHERE lineage=?1 AND path>(SELECT path FROM f) AND path<?3 "
+    "AND seq<=?4 ORDER BY path, seq DESC LIMIT 1)"
+)
+# ... and a path's newest version with the first path in [?3, ?4) (a file and what is below it).
+_POINT_NEXT = (
+    f"SELECT * FROM (SELECT {_COLS} FROM files WHERE lineage=?1 AND path=?2 AND seq<=?5 "
+    "ORDER BY seq DESC LIMIT 1) UNION ALL SELECT * FROM ("
+    f"SELECT {_COLS} FROM files WHERE lineage=?1 AND path>=?3 AND path<?4 AND seq<=?5 "
+    "ORDER BY path, seq DESC LIMIT 1)"
+)
+
+
+def next_two(conn: sqlite3.Connection, lineage: int, seq: int, lo: str, hi: str) -> list[Row]:
+    """One lineage's newest rows (tombstones included) of the first two paths in [lo, hi)."""
+    return [Row(*r) for r in conn.execute(_NEXT_TWO, (lineage, lo, hi, seq))]
+
+
+def point_and_next(conn: sqlite3.Connection, lineage: int, seq: int, path: str, lo: str,
+                   hi: str) -> tuple[Row | None, Row | None]:
+    """One lineage's newest row (tombstones included) of `path`, and of the first path in
+    [lo, hi) (`path` outside it), in one statement."""
+    point = first = None
+    for r in conn.execute(_POINT_NEXT, (lineage, path, lo, hi, seq)):
+        if r[0] == path:
+            point = Row(*r)
+        else:
+            first = Row(*r)
+    return point, first
+
+
 class _Run:
     """One lineage's rows in [lo, hi) in path order, newest version first, a batch at a time.
 

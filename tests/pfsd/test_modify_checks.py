@@ -85,6 +85,26 @@ def test_what_the_directory_check_read_is_not_reused_past_a_write(stub, repo):
     assert code == grpc.StatusCode.FAILED_PRECONDITION
 
 
+def test_deleting_a_directory_past_deleted_files(stub, repo):
+    """The writer reads a directory's paths two at a time: deleted ones (tombstones) among
+    them, first or second or both, are skipped and every live file below is deleted."""
+    for layout, gone in ((("a", "b", "c", "d"), ("a", "b")), (("a", "b", "c"), ("a",)),
+                         (("a", "b", "c"), ("b",)), (("a", "b"), ("a", "b"))):
+        base = f"/t{len(layout)}{''.join(gone)}"
+        put(stub, repo, base + "/keep-out", b"")  # a file past the directory's range
+        for name in layout:
+            put(stub, repo, f"{base}/dir/{name}", b"x")
+        for name in gone:
+            code, _ = checked(stub, head(repo), [delete(f"{base}/dir/{name}")])
+            assert code == grpc.StatusCode.OK
+        code, _ = checked(stub, head(repo), [delete(f"{base}/dir"), *add(f"{base}/dir", b"file")],
+                          not_dirs=[f"{base}/dir"] if set(gone) == set(layout) else [])
+        assert code == grpc.StatusCode.OK
+        names = {f.file.path for f in stub.WalkFile(pfs_pb2.WalkFileRequest(
+            file=pfs_pb2.File(commit=head(repo), path=base)))}
+        assert names == {base + "/", base + "/dir", base + "/keep-out"}, (layout, gone, names)
+
+
 def test_without_the_keys_a_missing_branch_is_created(stub, repo):
     raw = wrappers_pb2.BytesValue(value=b"x")
     ops = [pfs_pb2.ModifyFileRequest(add_file=pfs_pb2.AddFile(path="/a", raw=raw))]
