@@ -48,23 +48,32 @@ class IndexedHeaders(Headers):
 
     def __init__(self, scope) -> None:
         super().__init__(scope=scope)
-        index: dict[bytes, bytes] = {}
-        for name, value in reversed(self._list):
-            index[name] = value
-        self._index = index
+        self._index: dict[bytes, bytes] = dict(reversed(self._list))
 
     def get(self, key: str, default=None):
-        value = self._index.get(key.lower().encode("latin-1"))
+        value = self._index.get(_raw_name(key))
         return default if value is None else value.decode("latin-1")
 
     def __getitem__(self, key: str) -> str:
-        value = self._index.get(key.lower().encode("latin-1"))
+        value = self._index.get(_raw_name(key))
         if value is None:
             raise KeyError(key)
         return value.decode("latin-1")
 
     def __contains__(self, key) -> bool:
-        return isinstance(key, str) and key.lower().encode("latin-1") in self._index
+        return isinstance(key, str) and _raw_name(key) in self._index
+
+
+_raw_names: dict[str, bytes] = {}  # the names handlers ask for (a few dozen), as sent
+
+
+def _raw_name(key: str) -> bytes:
+    raw = _raw_names.get(key)
+    if raw is None:
+        raw = key.lower().encode("latin-1")
+        if len(_raw_names) < 1024:  # (bounded, whatever a caller asks)
+            _raw_names[key] = raw
+    return raw
 
 
 def request() -> Request:

@@ -18,7 +18,7 @@ import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 
 from gateway.pfs.errors import PFSError, from_rpc_error, translate
-from gateway.pfs.wire import DeleteFileOp, bytes_value, serialize
+from gateway.pfs.wire import DeleteFileOp, GetFileArgs, bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 from generated.pfs import pfs_pb2_grpc
 from generated.pfsd.pages_pb2 import FileInfoPage
@@ -293,7 +293,10 @@ class PFS:
         in this process, ask for the blob's descriptor instead of its bytes (see
         :attr:`FileReader.local`; the caller must then await :meth:`FileReader.info`).
         """
-        req = pb.GetFileRequest(file=ref.file_pb(path), offset=offset)
+        if self.local:  # pfsd in this process reads the request as it is: no messages built
+            req = GetFileArgs(ref.commit_pb(), path, offset)
+        else:
+            req = pb.GetFileRequest(file=ref.file_pb(path), offset=offset)
         if not self.use_extensions:
             return FileReader(self, self.api.GetFile(req), offset)
         metadata: tuple[tuple[str, str | bytes], ...] = ()
@@ -573,7 +576,7 @@ def _stub(channel: grpc.aio.Channel) -> pfs_pb2_grpc.APIStub:
         "/pfs_v2.API/ModifyFile", request_serializer=serialize,
         response_deserializer=empty_pb2.Empty.FromString, _registered_method=True)
     stub.GetFile = channel.unary_stream(
-        "/pfs_v2.API/GetFile", request_serializer=pb.GetFileRequest.SerializeToString,
+        "/pfs_v2.API/GetFile", request_serializer=serialize,
         response_deserializer=bytes_value, _registered_method=True)
     return stub
 

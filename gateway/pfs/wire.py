@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from google.protobuf import wrappers_pb2
 
+from generated.pfs import pfs_pb2
+
 
 def add_file_prefix(path: str, size: int) -> bytes:
     """The wire bytes of ``ModifyFileRequest{add_file: {path, raw: {value}}}`` before the value.
@@ -85,6 +87,29 @@ class DeleteFileOp:
         return _field(3, len(inner)) + inner  # ModifyFileRequest.delete_file
 
 
+class GetFileArgs:
+    """``GetFileRequest{file: {commit, path}, offset}`` for pfsd in this process: what its
+    GetFile reads of the request (``file.commit``, ``file.path``, ``offset``, ``URL``), around
+    the caller's shared Commit message, without building the two messages (and copying the
+    Commit into them) for every GET. It serializes to the message it stands for."""
+
+    __slots__ = ("commit", "path", "offset")
+    URL = ""
+
+    def __init__(self, commit, path: str, offset: int) -> None:
+        self.commit = commit
+        self.path = path
+        self.offset = offset
+
+    @property
+    def file(self) -> GetFileArgs:
+        return self
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 - protobuf's name
+        file = pfs_pb2.File(commit=self.commit, path=self.path)
+        return pfs_pb2.GetFileRequest(file=file, offset=self.offset).SerializeToString()
+
+
 def _field(number: int, length: int) -> bytes:
     """The tag and length of a length-delimited protobuf field."""
     return _varint(number << 3 | 2) + _varint(length)
@@ -101,7 +126,7 @@ def _varint(n: int) -> bytes:
 
 def serialize(request) -> bytes:
     # ModifyFile takes messages, their wire bytes already encoded (see add_file_prefix), or
-    # AddFileChunks (which encode themselves)
+    # AddFileChunks and GetFileArgs (which encode themselves)
     return request if isinstance(request, bytes) else request.SerializeToString()
 
 

@@ -64,23 +64,20 @@ async def send_error(send: Send, err: S3Error, resource: str, request_id: str,
     await send({"type": "http.response.body", "body": body})
 
 
-def _scan_headers(scope: Scope) -> tuple[int, str | None]:
-    """The header section's size, and the ``Origin`` header (None: not a CORS request)."""
-    size, origin = 0, None
+def _scan_headers(scope: Scope) -> tuple[int, str | None, bool]:
+    """The header section's size, the ``Origin`` header (None: not a CORS request), and
+    whether a body follows (the first of Content-Length and Transfer-Encoding says): one pass."""
+    size, origin, body = 0, None, None
     for name, value in scope["headers"]:
         size += len(name) + len(value) + 4
         if name == b"origin":
             origin = value.decode("latin-1")
-    return size, origin
-
-
-def _has_body(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return value != b"0"
-        if name == b"transfer-encoding":
-            return True
-    return False
+        elif body is None:
+            if name == b"content-length":
+                body = value != b"0"
+            elif name == b"transfer-encoding":
+                body = True
+    return size, origin, bool(body)
 
 
 class RequestContext:
@@ -119,7 +116,8 @@ class RequestContext:
         state["request_id"] = request_id
         path = scope["path"]
         sent = {"status": 0, "bytes": 0}
-        body = {"pending": _has_body(scope), "bytes": 0}
+        header_bytes, origin, has_body = _scan_headers(scope)
+        body = {"pending": has_body, "bytes": 0}
 
         async def receive_wrapper() -> Message:
             message = await receive()
@@ -158,7 +156,6 @@ class RequestContext:
         cors_origin: str | None = None  # a request with Origin, on an S3 path
         metrics.state.in_flight += 1
         try:
-            header_bytes, origin = _scan_headers(scope)
             if header_bytes > MAX_HEADER_BYTES:
                 raise S3Error(400, "RequestHeaderSectionTooLarge",
                               f"Your request header section exceeds the maximum allowed size "

@@ -36,11 +36,13 @@ from connexion.decorators.parameter import (
 from connexion.decorators.response import AsyncResponseDecorator
 from connexion.exceptions import BadRequestProblem
 from connexion.frameworks.starlette import Starlette as StarletteFramework
+from connexion.lifecycle import ConnexionResponse
 from connexion.middleware.abstract import ROUTING_CONTEXT, RoutedAPI, RoutedMiddleware
 from connexion.middleware.request_validation import RequestValidationOperation
 from connexion.operations import AbstractOperation
 from connexion.utils import deep_merge, inspect_function_arguments
 from connexion.validators import ParameterValidator
+from starlette.responses import Response as StarletteResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.server.dispatch import HIDDEN_CONTENT_TYPE, QUERY
@@ -100,7 +102,10 @@ class OperationPlan:
                           and CONTEXT_NAME not in self.arguments
                           and not (operation.is_request_body_defined
                                    and (body_name in self.arguments or self.has_kwargs)))
-        self.call = AsyncResponseDecorator(framework=StarletteFramework, jsonifier=None)(fn)
+        self.handler = fn
+        # (a handler's Starlette response goes out as it is; anything else is converted as
+        # connexion's response decorator converts it)
+        self.responses = AsyncResponseDecorator(framework=StarletteFramework, jsonifier=None)
 
     def _checklist(self, strict_validation: bool):
         """The parameters in the order connexion validates them (query, path, header), and
@@ -202,7 +207,11 @@ class OperationPlan:
         _operation.set(self.operation)
         _receive.set(receive)
         _scope.set(scope)
-        response = await self.call(**self.arguments_of(request, context))
+        response = await self.handler(**self.arguments_of(request, context))
+        if not isinstance(response, StarletteResponse):
+            response = StarletteFramework.connexion_to_framework_response(response) \
+                if isinstance(response, ConnexionResponse) else \
+                self.responses.build_framework_response(response)
         await response(scope, receive, send)
 
 

@@ -39,8 +39,11 @@ from connexion.utils import is_null, is_nullable
 from connexion.validators import ParameterValidator
 from connexion.validators.parameter import draft4_format_checker
 from jsonschema import ValidationError
+from starlette._exception_handler import _lookup_exception_handler, wrap_app_handling_exceptions
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.routing import Match, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.server.dispatch import OPERATION_ID
 from gateway.server.plans import PlannedOperations
@@ -265,6 +268,42 @@ class RouteByOperation(RoutingMiddleware):
         await super().__call__(scope, receive, send)
 
 
+class LazyExceptionMiddleware(ExceptionMiddleware):
+    """connexion's exception middleware (the S3 error handlers), whose handling -- starlette's
+    ``wrap_app_handling_exceptions``, with a request object for the handler -- is set up when an
+    exception reaches it: starlette built both, and two closures, for every request."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        scope["starlette.exception_handlers"] = (self._exception_handlers, self._status_handlers)
+        try:
+            await self.app(scope, receive, sender)
+        except Exception as exc:
+            if started:  # starlette's answer when the response is already out
+                handler = self._status_handlers.get(exc.status_code) \
+                    if isinstance(exc, HTTPException) else None
+                if handler is None and _lookup_exception_handler(self._exception_handlers, exc) is None:
+                    raise
+                raise RuntimeError("Caught handled exception, but response already started.") from exc
+
+            error = exc  # (the name "exc" ends with this block)
+
+            async def failed(_scope: Scope, _receive: Receive, _send: Send) -> None:
+                raise error
+
+            await wrap_app_handling_exceptions(failed, Request(scope, receive, send))(scope, receive, send)
+
+
 class DocsOnlySwaggerUI(SwaggerUIMiddleware):
     """Swagger UI for its own paths; every other request goes straight on, not through its
     router (which tried the docs routes on each S3 request to fall through to the same place)."""
@@ -282,7 +321,7 @@ def middlewares(spec: dict, dispatcher: type, docs_prefixes: tuple[str, ...]) ->
     """connexion's default middleware stack for ``spec``, with ``dispatcher`` before Swagger UI,
     less what never applies: security when the spec declares none, response validation (off)."""
     docs = type("DocsOnly", (DocsOnlySwaggerUI,), {"prefixes": docs_prefixes})
-    stack = [ServerErrorMiddleware, ExceptionMiddleware, dispatcher, docs, RouteByOperation]
+    stack = [ServerErrorMiddleware, LazyExceptionMiddleware, dispatcher, docs, RouteByOperation]
     if _declares_security(spec):
         stack.append(SecurityMiddleware)
     return [*stack, PlannedOperations, CachedRequestValidationMiddleware, LifespanMiddleware,

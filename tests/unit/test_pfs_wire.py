@@ -58,3 +58,18 @@ def test_bytes_value_of_another_encoding_still_parses():
     raw = wrappers_pb2.BytesValue(value=b"first").SerializeToString() + \
         wrappers_pb2.BytesValue(value=b"last").SerializeToString()
     assert bytes_value(raw) == b"last"
+
+
+@pytest.mark.parametrize("offset", [0, 5, 1 << 40])
+def test_get_file_args_read_and_serialize_like_the_request(offset):
+    from gateway.pfs.client import Ref
+    from gateway.pfs.wire import GetFileArgs
+
+    ref = Ref("proj", "repo", "master", "0123456789abcdef0123456789abcdef")
+    want = pb.GetFileRequest(file=ref.file_pb("/dir/k ü"), offset=offset)
+    args = GetFileArgs(ref.commit_pb(), "/dir/k ü", offset)
+    assert serialize(args) == want.SerializeToString()
+    # what pfsd's GetFile reads of a request handed to it in this process
+    assert args.URL == want.URL == ""
+    assert args.file.commit == want.file.commit and args.file.path == want.file.path
+    assert args.offset == want.offset

@@ -100,3 +100,61 @@ def test_security_middleware_only_when_the_spec_declares_security():
     secured = {"paths": {"/": {"get": {"security": [{"k": []}]}}}}
     assert SecurityMiddleware in tuning.middlewares(secured, Dispatcher, ("/~/docs",))
     assert SecurityMiddleware in tuning.middlewares({"security": [{"k": []}]}, Dispatcher, ())
+
+
+class _Boom(Exception):
+    pass
+
+
+class _Unhandled(Exception):
+    pass
+
+
+def _exception_app(raise_after_start: bool, exc: Exception):
+    async def app(scope, receive, send):
+        if raise_after_start:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise exc
+    return app
+
+
+async def _handled(request, exc):
+    from connexion.lifecycle import ConnexionResponse
+
+    return ConnexionResponse(status_code=418, body=f"{type(exc).__name__} at {request.url.path}".encode(),
+                             mimetype="text/plain")
+
+
+@pytest.mark.parametrize("after_start", [False, True])
+@pytest.mark.parametrize("exc", [_Boom(), _Unhandled(), __import__("starlette").exceptions.HTTPException(405)])
+def test_lazy_exception_middleware_answers_as_connexions(after_start, exc):
+    """Same response, or same exception, as connexion's ExceptionMiddleware for a handled, an
+    unhandled and an HTTP exception, before and after the response started."""
+    import asyncio
+
+    from connexion.middleware.exceptions import ExceptionMiddleware
+
+    def run(cls):
+        middleware = cls(_exception_app(after_start, exc))
+        middleware.add_exception_handler(_Boom, _handled)
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "method": "GET", "path": "/b/k", "raw_path": b"/b/k",
+                 "query_string": b"", "headers": [], "server": ("h", 80), "scheme": "http",
+                 "root_path": ""}
+        try:
+            asyncio.run(middleware(scope, receive, send))
+        except Exception as e:  # noqa: BLE001 - compared below
+            return sent, (type(e), str(e))
+        return sent, None
+
+    ours = run(tuning.LazyExceptionMiddleware)
+    assert ours == run(ExceptionMiddleware)
+    if isinstance(exc, _Boom) and not after_start:
+        assert ours[0][0]["status"] == 418 and ours[0][1]["body"] == b"_Boom at /b/k"
