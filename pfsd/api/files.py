@@ -200,15 +200,25 @@ class FileServicer:
 
     @rpc
     async def InspectFile(self, request: pfs_pb2.InspectFileRequest, context: Ctx) -> bytes:
-        """A serialized FileInfo (servicer.RAW_METHODS sends bytes as they are)."""
-        repo, rec, view, commit = self._resolve(request.file.commit)
-        path = clean_path(request.file.path)
-        row = views.lookup(self.backend.db, view, path)
-        if row is not None:
-            return file_info_bytes(commit, Entry(path, row))
-        if self._is_dir(view, path):
-            return file_info_bytes(commit, Entry(dir_prefix(path), None))
-        raise errors.file_not_found(path, str(repo), rec.id)
+        """A serialized FileInfo (servicer.RAW_METHODS sends bytes as they are); remembered
+        until the next commit, as GetFile's answer is."""
+        snapshot = self.backend.snapshot
+        version = snapshot.current()
+        file = request.file
+        key = ("InspectFile", _commit_key(file.commit), file.path)
+        info = snapshot.get(key)
+        if info is None:
+            repo, rec, view, commit = self._resolve(file.commit, version)
+            path = clean_path(file.path)
+            row = views.lookup(self.backend.db, view, path)
+            if row is not None:
+                info = file_info_bytes(commit, Entry(path, row))
+            elif self._is_dir(view, path):
+                info = file_info_bytes(commit, Entry(dir_prefix(path), None))
+            else:
+                raise errors.file_not_found(path, str(repo), rec.id)
+            snapshot.put(version, key, info)
+        return info
 
     def _listing(
         self, request: pfs_pb2.ListFileRequest | pfs_pb2.WalkFileRequest, recursive: bool

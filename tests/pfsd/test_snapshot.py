@@ -78,3 +78,15 @@ def test_reads_follow_every_write(stub, repo):
     assert get(stub, head(repo, "other"), "/k") == b"three"
     stub.DeleteRepo(pfs_pb2.DeleteRepoRequest(repo=head(repo).repo, force=True))
     assert code_of(get, stub, head(repo), "/k")[0] == grpc.StatusCode.NOT_FOUND
+
+
+def test_inspect_file_follows_writes(stub, repo):
+    put(stub, repo, "/d/x", b"x")
+    for _ in range(2):  # the second answer is the memo's
+        assert inspect(stub, head(repo), "/d").file_type == pfs_pb2.DIR
+        assert inspect(stub, head(repo), "/d/x").size_bytes == 1
+    put(stub, repo, "/d/x", b"xyz")
+    assert inspect(stub, head(repo), "/d/x").size_bytes == 3
+    modify(stub, repo, [delete("/d/x")])
+    assert code_of(inspect, stub, head(repo), "/d")[0] == grpc.StatusCode.NOT_FOUND
+    assert code_of(inspect, stub, head(repo), "/d/x")[0] == grpc.StatusCode.NOT_FOUND
