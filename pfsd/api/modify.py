@@ -309,7 +309,7 @@ class ModifyServicer:
                         tree = ch.Tree(conn, commit, known=tree)
                     # its row written once, with the size the changes leave
                     size = ch.apply(conn, commit, changes, tree, record_size=False)
-                    meta.insert_commit(conn, commit._replace(size=size))
+                    meta.insert_commit(conn, (*commit[:10], size, commit.error))  # its size set
                     return commit.id
             ch.apply(conn, commit, changes, tree)
             return commit.id

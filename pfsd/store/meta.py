@@ -256,8 +256,8 @@ def create_commit(
     return rec
 
 
-def insert_commit(conn: sqlite3.Connection, rec: CommitRec) -> None:
-    """The commit's row (see create_commit's ``insert``)."""
+def insert_commit(conn: sqlite3.Connection, rec: CommitRec | tuple) -> None:
+    """The commit's row (see create_commit's ``insert``): a CommitRec's fields, in order."""
     conn.execute(f"INSERT INTO commits({_COMMIT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rec)
 
 
