@@ -32,7 +32,6 @@ from connexion.middleware.request_validation import (
 )
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
-from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import is_null, is_nullable
@@ -319,9 +318,14 @@ class DocsOnlySwaggerUI(SwaggerUIMiddleware):
 
 def middlewares(spec: dict, dispatcher: type, docs_prefixes: tuple[str, ...]) -> list:
     """connexion's default middleware stack for ``spec``, with ``dispatcher`` before Swagger UI,
-    less what never applies: security when the spec declares none, response validation (off)."""
+    less what never applies: security when the spec declares none, response validation (off),
+    and the server-error layer: the exception middleware's handler for ``Exception`` (the S3
+    error document) answers everything it would have, and what escapes both (an exception once
+    the answer has started, or in that handler) reaches the gateway's request context, which
+    logs it and answers S3's 500 ``InternalError`` where it still can (connexion's layer sent a
+    JSON problem there)."""
     docs = type("DocsOnly", (DocsOnlySwaggerUI,), {"prefixes": docs_prefixes})
-    stack = [ServerErrorMiddleware, LazyExceptionMiddleware, dispatcher, docs, RouteByOperation]
+    stack = [LazyExceptionMiddleware, dispatcher, docs, RouteByOperation]
     if _declares_security(spec):
         stack.append(SecurityMiddleware)
     return [*stack, PlannedOperations, CachedRequestValidationMiddleware, LifespanMiddleware,
