@@ -18,7 +18,7 @@ import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 
 from gateway.pfs.errors import PFSError, from_rpc_error, translate
-from gateway.pfs.wire import GetFileArgs, bytes_value, serialize
+from gateway.pfs.wire import DeleteFileOp, GetFileArgs, bytes_value, serialize
 from generated.pfs import pfs_pb2 as pb
 from generated.pfs import pfs_pb2_grpc
 from generated.pfsd.pages_pb2 import FileInfoPage
@@ -87,6 +87,7 @@ request_token: ContextVar[str | None] = ContextVar("pfs_request_token", default=
 
 
 _COMMITS: dict[tuple[str, str, str, str | None], pb.Commit] = {}
+_SET_COMMITS: dict[tuple[str, str, str, str | None], pb.ModifyFileRequest] = {}
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,16 @@ class Ref:
             else:
                 msg = pb.Commit(repo=self.repo_pb(), branch=self.branch_pb())
             _COMMITS[key] = msg
+        return msg
+
+    def set_commit_pb(self) -> pb.ModifyFileRequest:
+        """ModifyFile's first message, ``set_commit`` of :meth:`commit_pb` (shared alike)."""
+        key = (self.project, self.repo, self.branch, self.commit)
+        msg = _SET_COMMITS.get(key)
+        if msg is None:
+            if len(_SET_COMMITS) >= 1024:
+                _SET_COMMITS.clear()
+            msg = _SET_COMMITS[key] = pb.ModifyFileRequest(set_commit=self.commit_pb())
         return msg
 
     def file_pb(self, path: str) -> pb.File:
@@ -344,7 +355,7 @@ class PFS:
                 metadata = (*metadata, (MD5_EXPECT_KEY, md5.expect.hex()))
         call = self.api.ModifyFile(metadata=metadata)
         try:
-            await call.write(pb.ModifyFileRequest(set_commit=ref.commit_pb()))
+            await call.write(ref.set_commit_pb())
             if hasattr(ops, "__aiter__"):
                 async for op in ops:
                     await call.write(op)
@@ -570,8 +581,9 @@ def _stub(channel: grpc.aio.Channel) -> pfs_pb2_grpc.APIStub:
     return stub
 
 
-def delete_file(path: str) -> pb.ModifyFileRequest:
-    return pb.ModifyFileRequest(delete_file=pb.DeleteFile(path=path))
+def delete_file(path: str) -> DeleteFileOp:
+    """ModifyFile's DeleteFile of ``path`` (see gateway.pfs.wire.DeleteFileOp)."""
+    return DeleteFileOp(path)
 
 
 def copy_file(dst: str, src: Ref, src_path: str, append: bool = False) -> pb.ModifyFileRequest:

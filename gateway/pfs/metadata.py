@@ -151,12 +151,10 @@ def from_headers(headers: Mapping[str, str], content_type: str | None) -> Object
         if value is not None:
             meta.headers[name] = value
     size = 0
-    for name, value in headers.items():
-        name = name.lower()
-        if name.startswith(USER_PREFIX):
-            short = name[len(USER_PREFIX):]
-            meta.user[short] = value = decode_user_value(value)
-            size += len(short.encode()) + len(value.encode())
+    for name, value in _user_headers(headers):
+        short = name[len(USER_PREFIX):]
+        meta.user[short] = value = decode_user_value(value)
+        size += len(short.encode()) + len(value.encode())
     if size > MAX_USER_METADATA:
         raise errors.metadata_too_large()
     if "content-encoding" in meta.headers:
@@ -168,6 +166,20 @@ def from_headers(headers: Mapping[str, str], content_type: str | None) -> Object
         else:
             del meta.headers["content-encoding"]
     return meta
+
+
+def _user_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The ``x-amz-meta-*`` headers, names lower-case. From a request's raw header list only
+    those are decoded (a PUT has a dozen others, and most have no user metadata at all)."""
+    raw = getattr(headers, "raw", None)
+    if raw is None:
+        return [(name.lower(), value) for name, value in headers.items()
+                if name.lower().startswith(USER_PREFIX)]
+    return [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw
+            if name[:11].lower() == _USER_PREFIX_BYTES]
+
+
+_USER_PREFIX_BYTES = USER_PREFIX.encode()
 
 
 def decode_user_value(value: str) -> str:

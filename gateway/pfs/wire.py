@@ -62,6 +62,31 @@ class AddFileChunk:
         return b"".join([add_file_prefix(self.path, size), *self.pieces])
 
 
+class DeleteFileOp:
+    """``ModifyFileRequest{delete_file: {path}}``, built as a plain object: every object write
+    sends two (the object's path, its metadata directory), and a protobuf message costs ~1.5 us
+    to build where this costs ~0.2. It reads like the message (``WhichOneof``,
+    ``delete_file.path``) for pfsd in this process and serializes to its bytes for gRPC.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def WhichOneof(self, group: str) -> str | None:  # noqa: N802 - protobuf's name
+        return "delete_file" if group == "body" else None
+
+    @property
+    def delete_file(self) -> DeleteFileOp:
+        return self
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 - protobuf's name
+        name = self.path.encode()
+        inner = _field(1, len(name)) + name if name else b""  # DeleteFile.path
+        return _field(3, len(inner)) + inner  # ModifyFileRequest.delete_file
+
+
 class GetFileArgs:
     """``GetFileRequest{file: {commit, path}, offset}`` for pfsd in this process: what its
     GetFile reads of the request (``file.commit``, ``file.path``, ``offset``, ``URL``), around

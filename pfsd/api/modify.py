@@ -8,6 +8,7 @@ messages to one path append, so big files arrive as many chunks and stream to di
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -23,7 +24,7 @@ from pfsd.api.base import DESCRIPTION_KEY, DESCRIPTION_MAX, Backend, find_commit
 from pfsd.names import clean_path, commit_str, dir_prefix, prefix_end, validate_name
 from pfsd.store import changes as ch
 from pfsd.store import meta, views
-from pfsd.store.content import Content, ContentBuilder
+from pfsd.store.content import EMPTY, INLINE_MAX, Content, ContentBuilder
 from pfsd.store.meta import CommitRec
 
 Ctx = grpc.aio.ServicerContext
@@ -98,6 +99,26 @@ class _Staging:
             return True, entry[1]
         return cleared_at >= 0, None
 
+    async def put_small(self, path: str, raw, pieces: list | None) -> bool:
+        """Stage a new file whose whole content one AddFile carries, if it is small enough to
+        stay inline (what a builder would make of it, without one); False to build it."""
+        if pieces is None and raw.ByteSize() > INLINE_MAX + 16:
+            return False  # a big message's value is not copied out to be measured
+        value = raw.value if pieces is None else None
+        size = len(value) if value is not None else sum(map(len, pieces or ()))
+        if size > INLINE_MAX or self.inline_bytes > STAGED_INLINE_MAX:
+            return False
+        if self.builder is not None:
+            await self.close_file()
+        if size:
+            data = value if value is not None else b"".join(pieces or ())
+            content = Content(size, hashlib.md5(data).digest(), None, data)
+        else:
+            content = EMPTY  # an empty file (a metadata sidecar)
+        self.inline_bytes += size
+        self.put(path, content)
+        return True
+
     async def append(self, path: str, data: bytes, base: Content | None) -> None:
         if self.builder is None or self.builder_path != path:
             await self.close_file()
@@ -149,7 +170,8 @@ class ModifyServicer:
             async for req in request_iterator:
                 which = req.WhichOneof("body")
                 if which == "set_commit":
-                    await staging.close_file()
+                    if staging.builder is not None:
+                        await staging.close_file()
                     target = req.set_commit
                     staging.view = False
                     continue
@@ -161,18 +183,21 @@ class ModifyServicer:
                         raise errors.unimplemented("AddFile from a URL is not supported by pfsd")
                     path = clean_path(add.path)
                     base = None
-                    if staging.builder is None or staging.builder_path != path:
-                        base = self._current(staging, target, path)
                     # A caller in this process (the gateway hosting pfsd) may hand the value
                     # over as the list of buffers it read (`raw.pieces`): taken without a copy.
                     pieces = getattr(add.raw, "pieces", None)
+                    if staging.builder is None or staging.builder_path != path:
+                        base = self._current(staging, target, path)
+                        if base is None and await staging.put_small(path, add.raw, pieces):
+                            continue
                     if pieces is None:
                         await staging.append(path, add.raw.value, base)
                     else:
                         for piece in pieces or (b"",):
                             await staging.append(path, piece, base)
                 elif which == "delete_file":
-                    await staging.close_file()
+                    if staging.builder is not None:
+                        await staging.close_file()
                     staging.delete(clean_path(req.delete_file.path))
                 elif which == "copy_file":
                     await self._copy(staging, target, req.copy_file)

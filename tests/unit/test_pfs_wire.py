@@ -33,6 +33,13 @@ def test_add_file_chunk_serializes_to_the_message_and_reads_like_it():
     assert chunk.add_file.raw.pieces is pieces  # the buffers themselves: no copy
 
 
+@pytest.mark.parametrize("path", ["/k", "", "/dir/" + "x" * 300, "/é"])
+def test_delete_file_op_serializes_to_the_message_and_reads_like_it(path):
+    op = delete_file(path)
+    assert serialize(op) == pb.ModifyFileRequest(delete_file=pb.DeleteFile(path=path)).SerializeToString()
+    assert op.WhichOneof("body") == "delete_file" and op.delete_file.path == path
+
+
 def test_serialize_passes_bytes_through():
     assert serialize(b"\x12\x00") == b"\x12\x00"
     assert serialize(delete_file("/k")) == delete_file("/k").SerializeToString()
