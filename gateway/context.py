@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from connexion import context
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -35,7 +37,10 @@ def access_keys() -> frozenset[str]:
     return _access_keys
 
 
-_REQUEST = "gateway.request"  # where the scope keeps its Request (see request())
+# The current request's Request (see request()); not kept in its scope: the Request holds the
+# scope, and that cycle left every request (its uvicorn cycle, closures, state) to the cycle
+# collector, ~5% of the gateway's CPU under load.
+_request: ContextVar[Request | None] = ContextVar("gateway.request", default=None)
 
 
 class IndexedHeaders(Headers):
@@ -79,16 +84,16 @@ def _raw_name(key: str) -> bytes:
 def request() -> Request:
     """The request being handled (headers, the raw body stream).
 
-    One request object per request, kept in its scope, with :class:`IndexedHeaders`:
+    One request object per request, kept in a context variable, with :class:`IndexedHeaders`:
     connexion's ``context.request`` proxy built a new one, and parsed the headers again, on
     every attribute read, and a handler asks several times.
     """
     scope = context.scope._get_current_object()
-    req = scope.get(_REQUEST)
-    if req is None:
+    req = _request.get()
+    if req is None or req.scope is not scope:
         req = Request(scope, context.receive._get_current_object())
         req._headers = IndexedHeaders(scope)
-        scope[_REQUEST] = req
+        _request.set(req)
     return req
 
 

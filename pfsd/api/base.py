@@ -42,6 +42,9 @@ class Backend:
         # Reads run on the event loop thread: SQLite index seeks take microseconds, less than a
         # hop to a thread pool; WAL means they never wait for the writer.
         self.db = connect(data_dir / "meta.db")
+        # Read-only (SQLite refuses a write through it): the snapshot memo below relies on every
+        # commit being another connection's
+        self.db.execute("PRAGMA query_only=1")
         # What the read RPCs resolved, reused until the writer commits (pfsd.store.snapshot)
         self.snapshot = Snapshot(self.db)
         self.seqs = meta.SeqCounter(self.writer.conn)

@@ -9,7 +9,9 @@ resolved at that version instead of querying again; the first commit after it em
 memo. Nothing here can be stale (the version is read before anything is looked up, and a
 commit that lands after that is seen by the next RPC's check), so the answers are exactly
 those of the queries: the memo only saves their cost (one pragma, ~5 us, against 3-4 index
-queries and the messages built from them on a GET).
+queries and the messages built from them on a GET). The version does not change for the read
+connection's own commits: nothing writes through it (pfsd.api.base.Backend opens it
+``query_only``; every write goes through pfsd.store.writer's connection).
 
 Bounded: at most ``max_entries`` answers and ``max_bytes`` of the inline file contents they
 hold; past either it starts over.

@@ -90,3 +90,19 @@ def test_inspect_file_follows_writes(stub, repo):
     modify(stub, repo, [delete("/d/x")])
     assert code_of(inspect, stub, head(repo), "/d")[0] == grpc.StatusCode.NOT_FOUND
     assert code_of(inspect, stub, head(repo), "/d/x")[0] == grpc.StatusCode.NOT_FOUND
+
+
+def test_the_read_connection_refuses_writes(tmp_path):
+    """The memo relies on every commit being another connection's (data_version does not
+    change for a connection's own commits): the read connection cannot write."""
+    import pytest
+
+    from pfsd.api.base import Backend
+
+    backend = Backend(tmp_path / "data")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            backend.db.execute("DELETE FROM projects")
+        assert backend.db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] >= 1
+    finally:
+        backend.close()
