@@ -197,16 +197,20 @@ def parse_amz_date(value: str) -> datetime:
                     int(value[11:13]), int(value[13:15]), tzinfo=UTC)
 
 
-@functools.lru_cache(maxsize=256)
 def _credential(value: str, malformed) -> tuple[str, str, str]:
-    """``AK/yyyymmdd/region/s3/aws4_request`` -> (access key, date, region).
-
-    Cached (a client sends the same credential all day; a malformed one raises, uncached)."""
+    """``AK/yyyymmdd/region/s3/aws4_request`` -> (access key, date, region)."""
     parts = value.rsplit("/", 4)
     if len(parts) != 5 or not parts[0]:
         raise malformed(f"the Credential '{_redact(value)}' is not of the form "
                         "<key>/<date>/<region>/<service>/aws4_request")
-    access_key, date, region, service, terminator = parts
+    _check_scope(*parts[1:], malformed)
+    return parts[0], parts[1], parts[2]
+
+
+@functools.lru_cache(maxsize=256)
+def _check_scope(date: str, region: str, service: str, terminator: str, malformed) -> None:
+    # cached: a client sends the same scope all day (a bad one raises, and is not cached); the
+    # access key is not part of it (against pachd with auth, it is a token: never kept)
     if not _DATE.fullmatch(date) or not region:
         raise malformed("the Credential's date or region is invalid")
     if service != SERVICE:
@@ -214,7 +218,6 @@ def _credential(value: str, malformed) -> tuple[str, str, str]:
     if terminator != TERMINATOR:
         raise malformed(f"the Credential's terminator is '{terminator}'; expecting "
                         f"'{TERMINATOR}'")
-    return access_key, date, region
 
 
 def parse_credential(value: str, malformed) -> tuple[str, str, str]:

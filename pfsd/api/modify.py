@@ -304,9 +304,13 @@ class ModifyServicer:
                     # the description (pfsd extension) names only a commit this stream creates;
                     # an open commit keeps the one its StartCommit/FinishCommit gives it
                     commit = meta.create_commit(conn, backend.seqs, repo, branch, commit, finished=True,
-                                                description=description)
+                                                description=description, insert=False)
                     if tree is not None:  # what the check read is the new commit's view too
                         tree = ch.Tree(conn, commit, known=tree)
+                    # its row written once, with the size the changes leave
+                    size = ch.apply(conn, commit, changes, tree, record_size=False)
+                    meta.insert_commit(conn, (*commit[:10], size, commit.error))  # its size set
+                    return commit.id
             ch.apply(conn, commit, changes, tree)
             return commit.id
 

@@ -148,11 +148,12 @@ class Tree:
 
 
 def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change],
-          tree: Tree | None = None) -> int:
+          tree: Tree | None = None, record_size: bool = True) -> int:
     """Write `changes` as rows at the commit's seq; returns the commit's new total size.
 
     ``tree``: the commit's Tree when the caller already read through it (checks before the
-    changes: what they found is not read again)."""
+    changes: what they found is not read again). ``record_size=False``: the commit's row is
+    not written yet (the caller writes it with the size returned)."""
     if tree is None:
         tree = Tree(conn, commit)
     now = time.time()
@@ -168,7 +169,7 @@ def apply(conn: sqlite3.Connection, commit: CommitRec, changes: list[Change],
             following = changes[i + 1] if i + 1 < len(changes) else None
             replaced = following.path if isinstance(following, Put) else None
             size += _delete(tree, commit, change.path, now, replaced)
-    if size != commit.size:
+    if size != commit.size and record_size:
         conn.execute("UPDATE commits SET size=? WHERE id=?", (size, commit.id))
     return size
 

@@ -211,8 +211,12 @@ def create_commit(
     *,
     finished: bool,
     description: str = "",
+    insert: bool = True,
 ) -> CommitRec:
-    """A new commit on `branch` (which now points at it), continuing or forking a lineage."""
+    """A new commit on `branch` (which now points at it), continuing or forking a lineage.
+
+    ``insert=False``: its row is left to the caller's :func:`insert_commit`, once its size is
+    known (a ModifyFile's changes apply first: one statement fewer than an UPDATE after)."""
     seq = seqs.next()
     now = time.time()
     lineage: int | None = None
@@ -246,25 +250,15 @@ def create_commit(
         size=parent.size if parent else 0,
         error="",
     )
-    conn.execute(
-        f"INSERT INTO commits({_COMMIT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            rec.id,
-            rec.repo_id,
-            rec.branch,
-            rec.parent,
-            rec.seq,
-            rec.lineage,
-            rec.description,
-            rec.started,
-            rec.finishing,
-            rec.finished,
-            rec.size,
-            rec.error,
-        ),
-    )
+    if insert:
+        insert_commit(conn, rec)
     set_branch(conn, repo, branch, rec.id)
     return rec
+
+
+def insert_commit(conn: sqlite3.Connection, rec: CommitRec | tuple) -> None:
+    """The commit's row (see create_commit's ``insert``): a CommitRec's fields, in order."""
+    conn.execute(f"INSERT INTO commits({_COMMIT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rec)
 
 
 def set_branch(conn: sqlite3.Connection, repo: RepoRec, branch: str, head: str) -> None:
