@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,7 +60,12 @@ class Writer:
 
     def __init__(self, db_path: Path) -> None:
         self.conn = connect(db_path, writer=True)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pfsd-writer")
+        # the commit thread's work: (batch, outcomes, hooks), None to stop; a plain queue (an
+        # executor's submit, with its future and locks, cost more than the COMMIT's own Python)
+        self._commits: queue.SimpleQueue[tuple[list[_Job], list[_Outcome | None], list[Callable[[], None]]] | None]
+        self._commits = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._commit_loop, name="pfsd-writer", daemon=True)
+        self._thread.start()
         self._lock = threading.Lock()
         self._pending: list[_Job] = []
         self._busy = False  # a batch is running or committing; the next starts when it is done
@@ -87,7 +92,8 @@ class Writer:
     def close(self) -> None:
         """Wait for the batch in flight; run what is still queued; close the connection."""
         self._closed = True
-        self._thread.shutdown(wait=True)
+        self._commits.put(None)
+        self._thread.join()
         with self._lock:
             batch, self._pending = self._pending, []
         if batch:
@@ -111,7 +117,7 @@ class Writer:
         except BaseException as exc:  # noqa: BLE001 - BEGIN or a savepoint failed: all fail
             self._fail(batch, exc)
             return
-        self._thread.submit(self._commit, batch, outcomes, hooks, inline=True)
+        self._commits.put((batch, outcomes, hooks))
 
     # -- on either ------------------------------------------------------------------------
 
@@ -139,6 +145,13 @@ class Writer:
         return outcome
 
     # -- on the commit thread -------------------------------------------------------------
+
+    def _commit_loop(self) -> None:
+        while (work := self._commits.get()) is not None:
+            try:
+                self._commit(*work, inline=True)
+            except BaseException:  # noqa: BLE001 - never lose the thread
+                log.exception("commit failed")
 
     def _commit(self, batch: list[_Job], outcomes: list[_Outcome | None], hooks: list[Callable[[], None]],
                 *, inline: bool) -> None:
