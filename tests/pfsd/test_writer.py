@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,24 @@ def test_close_runs_what_is_queued(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert _rows(db) == {"x": 1}
+
+
+def test_time_the_loop_waited_is_not_the_jobs(tmp_path: Path) -> None:
+    """A job the OS set aside (a loaded machine) has used no budget while it waited: it stays on
+    the loop; only its own CPU time moves it."""
+    db = tmp_path / "meta.db"
+    w = Writer(db)
+    w.conn.execute("CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)")
+
+    def waits(conn: sqlite3.Connection) -> str:
+        time.sleep(3 * writer_mod.INLINE_BUDGET)  # wall time passes, no CPU
+        check_budget()
+        conn.execute("INSERT INTO t(k, v) VALUES ('w', 1)")
+        return threading.current_thread().name
+
+    try:
+        where = asyncio.run(w.submit(waits, on_loop=True))
+    finally:
+        w.close()
+    assert where == threading.main_thread().name
+    assert _rows(db) == {"w": 1}
