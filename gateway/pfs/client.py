@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
@@ -88,6 +89,18 @@ request_token: ContextVar[str | None] = ContextVar("pfs_request_token", default=
 
 _COMMITS: dict[tuple[str, str, str, str | None], pb.Commit] = {}
 _SET_COMMITS: dict[tuple[str, str, str, str | None], pb.ModifyFileRequest] = {}
+M = TypeVar("M")
+
+
+def _shared(cache: dict[tuple[str, str, str, str | None], M], key: tuple[str, str, str, str | None],
+            build: Callable[[], M]) -> M:
+    """The message ``build`` makes for ``key``, built once (up to 1,024 keys, then anew)."""
+    msg = cache.get(key)
+    if msg is None:
+        if len(cache) >= 1024:
+            cache.clear()
+        msg = cache[key] = build()
+    return msg
 
 
 @dataclass(frozen=True)
@@ -116,29 +129,22 @@ class Ref:
 
     def commit_pb(self) -> pb.Commit:
         """The Commit message (shared between calls: copy it, never change it)."""
-        key = (self.project, self.repo, self.branch, self.commit)
-        msg = _COMMITS.get(key)
-        if msg is None:
-            # Five nested messages cost ~15 us to build; every file call needs one, and the
-            # same few branches come back request after request.
-            if len(_COMMITS) >= 1024:
-                _COMMITS.clear()
-            if self.commit:
-                msg = pb.Commit(repo=self.repo_pb(), id=self.commit, branch=self.branch_pb())
-            else:
-                msg = pb.Commit(repo=self.repo_pb(), branch=self.branch_pb())
-            _COMMITS[key] = msg
-        return msg
+        # Five nested messages cost ~15 us to build; every file call needs one, and the same
+        # few branches come back request after request.
+        return _shared(_COMMITS, self._key(), self._build_commit)
 
     def set_commit_pb(self) -> pb.ModifyFileRequest:
         """ModifyFile's first message, ``set_commit`` of :meth:`commit_pb` (shared alike)."""
-        key = (self.project, self.repo, self.branch, self.commit)
-        msg = _SET_COMMITS.get(key)
-        if msg is None:
-            if len(_SET_COMMITS) >= 1024:
-                _SET_COMMITS.clear()
-            msg = _SET_COMMITS[key] = pb.ModifyFileRequest(set_commit=self.commit_pb())
-        return msg
+        return _shared(_SET_COMMITS, self._key(),
+                       lambda: pb.ModifyFileRequest(set_commit=self.commit_pb()))
+
+    def _key(self) -> tuple[str, str, str, str | None]:
+        return (self.project, self.repo, self.branch, self.commit)
+
+    def _build_commit(self) -> pb.Commit:
+        if self.commit:
+            return pb.Commit(repo=self.repo_pb(), id=self.commit, branch=self.branch_pb())
+        return pb.Commit(repo=self.repo_pb(), branch=self.branch_pb())
 
     def file_pb(self, path: str) -> pb.File:
         return pb.File(commit=self.commit_pb(), path=path)
