@@ -144,12 +144,30 @@ def test_browse_follow_links_download_and_screenshots(browser, endpoint, s3, buc
 def submit(driver, button_xpath: str) -> None:
     """Click a form's button and wait for the next page (no element of this one is kept)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.XPATH, button_xpath).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(_left(page))
+
+
+def _left(element):
+    """``staleness_of(element)``, also when Chrome, asked mid-navigation, answers that the node
+    "does not belong to the document" (an inspector error, not a stale-element one)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+        return False
+
+    return gone
 
 
 def test_upload_a_file_and_create_a_folder_with_the_forms(browser, endpoint, s3, bucket, tmp_path):
