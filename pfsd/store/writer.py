@@ -11,8 +11,8 @@ retake waits for the busy event loop to let go (up to the 5 ms switch interval),
 eight 4 KiB PUTs took ~11 ms of waiting for ~1 ms of work, and every writer waited on that. So
 a job submitted with ``on_loop=True`` runs on the event loop, where it holds the GIL anyway, and
 only what blocks goes to the commit thread: the COMMIT (its fsync) and the after-commit hooks
-(file unlinks). Such a job calls :func:`check_budget` in its long loops: once it has run for
-INLINE_BUDGET it raises :class:`Deferred`, the job is rolled back to its savepoint and runs again
+(file unlinks). Such a job calls :func:`check_budget` in its long loops: once it has used
+INLINE_BUDGET of CPU it raises :class:`Deferred`, the job is rolled back to its savepoint and runs again
 on the commit thread before the COMMIT, so no job stalls the loop. Other jobs (repo deletions,
 commit drops: rare, and as big as a repo) run on the commit thread from the start. (SQLite's own
 interrupt is no substitute: an interrupted write statement rolls back the whole transaction,
@@ -38,10 +38,12 @@ from pfsd.store.db import connect
 T = TypeVar("T")
 log = logging.getLogger("pfsd.writer")
 MAX_BATCH = 256
-INLINE_BUDGET = 0.002  # CPU seconds (the loop thread's own: time the OS gave others does not count)
-# one job may run on the event loop before it moves to the commit thread
+# CPU seconds one job may run on the event loop before it moves to the commit thread (the loop
+# thread's own: time the OS gave other processes does not count)
+INLINE_BUDGET = 0.002
 
 _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, bool]
+_Outcome = tuple[bool, Any]
 _budget = threading.local()  # .deadline: when the job running on this thread must move off the loop
 
 
@@ -58,7 +60,6 @@ def check_budget() -> None:
         if used >= INLINE_BUDGET:
             raise Deferred
         _budget.deadline = time.perf_counter() + INLINE_BUDGET - used
-_Outcome = tuple[bool, Any]
 
 
 class Writer:
@@ -103,7 +104,7 @@ class Writer:
         with self._lock:
             batch, self._pending = self._pending, []
         if batch:
-            self._commit(batch, [None] * len(batch), [], inline=False)
+            self._commit(batch, [None] * len(batch), [], begun=False)
         self.conn.close()
 
     # -- on the event loop ---------------------------------------------------------------
@@ -132,11 +133,9 @@ class Writer:
         """One job in its savepoint: its outcome, or None when it ran out of loop time."""
         conn.execute("SAVEPOINT job")
         self._after_commit = []
-        if inline:
+        if inline:  # (otherwise the deadline is infinite: set only here, reset below)
             _budget.cpu_start = time.thread_time()
             _budget.deadline = time.perf_counter() + INLINE_BUDGET
-        else:
-            _budget.deadline = math.inf
         try:
             outcome: _Outcome | None = (True, fn(conn))
         except Deferred:
@@ -159,16 +158,18 @@ class Writer:
     def _commit_loop(self) -> None:
         while (work := self._commits.get()) is not None:
             try:
-                self._commit(*work, inline=True)
+                self._commit(*work, begun=True)
             except BaseException:  # noqa: BLE001 - never lose the thread
                 log.exception("commit failed")
 
     def _commit(self, batch: list[_Job], outcomes: list[_Outcome | None], hooks: list[Callable[[], None]],
-                *, inline: bool) -> None:
+                *, begun: bool) -> None:
+        """Run the jobs without an outcome yet (deferred, or never on the loop), COMMIT, run the
+        hooks, answer. ``begun``: the loop already ran the batch's BEGIN."""
         conn = self.conn
         final: list[_Outcome]
         try:
-            if not inline:
+            if not begun:
                 conn.execute("BEGIN IMMEDIATE")
             final = [
                 out if out is not None else self._run_job(conn, fn, hooks, inline=False)  # type: ignore[misc]
