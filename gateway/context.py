@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
 
 from connexion import context
@@ -69,16 +70,9 @@ class IndexedHeaders(Headers):
         return isinstance(key, str) and _raw_name(key) in self._index
 
 
-_raw_names: dict[str, bytes] = {}  # the names handlers ask for (a few dozen), as sent
-
-
+@functools.lru_cache(maxsize=1024)  # the names handlers ask for (a few dozen)
 def _raw_name(key: str) -> bytes:
-    raw = _raw_names.get(key)
-    if raw is None:
-        raw = key.lower().encode("latin-1")
-        if len(_raw_names) < 1024:  # (bounded, whatever a caller asks)
-            _raw_names[key] = raw
-    return raw
+    return key.lower().encode("latin-1")  # as sent
 
 
 def request() -> Request:

@@ -7,13 +7,13 @@ typed errors of :mod:`gateway.pfs.errors`; handlers never see ``grpc`` types.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
@@ -87,22 +87,6 @@ COMMIT_HOOKS: list[Callable[[Ref, str], None]] = []
 request_token: ContextVar[str | None] = ContextVar("pfs_request_token", default=None)
 
 
-_COMMITS: dict[tuple[str, str, str, str | None], pb.Commit] = {}
-_SET_COMMITS: dict[tuple[str, str, str, str | None], pb.ModifyFileRequest] = {}
-M = TypeVar("M")
-
-
-def _shared(cache: dict[tuple[str, str, str, str | None], M], key: tuple[str, str, str, str | None],
-            build: Callable[[], M]) -> M:
-    """The message ``build`` makes for ``key``, built once (up to 1,024 keys, then anew)."""
-    msg = cache.get(key)
-    if msg is None:
-        if len(cache) >= 1024:
-            cache.clear()
-        msg = cache[key] = build()
-    return msg
-
-
 @dataclass(frozen=True)
 class Requirement:
     """A condition for a ModifyFile to commit: the file at ``path`` is absent (``md5`` None) or
@@ -129,22 +113,11 @@ class Ref:
 
     def commit_pb(self) -> pb.Commit:
         """The Commit message (shared between calls: copy it, never change it)."""
-        # Five nested messages cost ~15 us to build; every file call needs one, and the same
-        # few branches come back request after request.
-        return _shared(_COMMITS, self._key(), self._build_commit)
+        return _commit_message(self)
 
     def set_commit_pb(self) -> pb.ModifyFileRequest:
         """ModifyFile's first message, ``set_commit`` of :meth:`commit_pb` (shared alike)."""
-        return _shared(_SET_COMMITS, self._key(),
-                       lambda: pb.ModifyFileRequest(set_commit=self.commit_pb()))
-
-    def _key(self) -> tuple[str, str, str, str | None]:
-        return (self.project, self.repo, self.branch, self.commit)
-
-    def _build_commit(self) -> pb.Commit:
-        if self.commit:
-            return pb.Commit(repo=self.repo_pb(), id=self.commit, branch=self.branch_pb())
-        return pb.Commit(repo=self.repo_pb(), branch=self.branch_pb())
+        return _set_commit_message(self)
 
     def file_pb(self, path: str) -> pb.File:
         return pb.File(commit=self.commit_pb(), path=path)
@@ -158,6 +131,20 @@ class Md5Report:
     path: str
     expect: bytes | None = None
     md5: bytes | None = None
+
+
+# Five nested messages cost ~15 us to build; every file call needs one, and the same few
+# branches come back request after request: built once per Ref (immutable, hashable).
+@functools.lru_cache(maxsize=1024)
+def _commit_message(ref: Ref) -> pb.Commit:
+    if ref.commit:
+        return pb.Commit(repo=ref.repo_pb(), id=ref.commit, branch=ref.branch_pb())
+    return pb.Commit(repo=ref.repo_pb(), branch=ref.branch_pb())
+
+
+@functools.lru_cache(maxsize=1024)
+def _set_commit_message(ref: Ref) -> pb.ModifyFileRequest:
+    return pb.ModifyFileRequest(set_commit=_commit_message(ref))
 
 
 class PFS:

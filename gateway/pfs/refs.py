@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from gateway.pfs.client import Ref
 from gateway.s3 import errors
 from gateway.s3.names import BucketRef, is_commit_id, parse_bucket
@@ -11,18 +13,10 @@ def to_ref(b: BucketRef) -> Ref:
     return Ref(project=b.project, repo=b.repo, branch=b.branch, commit=b.commit)
 
 
+@functools.lru_cache(maxsize=1024)  # a name's parse never changes (a Ref is immutable)
 def read_ref(bucket: str) -> Ref:
     """The branch head, or the pinned commit, that reads of ``bucket`` see."""
-    ref = _READ_REFS.get(bucket)
-    if ref is None:  # a name's parse never changes (and a Ref is immutable): once per name
-        ref = to_ref(parse_bucket(bucket))
-        if len(_READ_REFS) >= 1024:
-            _READ_REFS.clear()
-        _READ_REFS[bucket] = ref
-    return ref
-
-
-_READ_REFS: dict[str, Ref] = {}
+    return to_ref(parse_bucket(bucket))
 
 
 def write_ref(bucket: str) -> Ref:

@@ -72,17 +72,14 @@ class AccessLog:
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
-        self._templates: dict[int, dict] = {}  # thread ID -> a record's attributes
+        self._local = threading.local()  # .template: a record's attributes, made on this thread
 
     def _template(self) -> dict:
-        thread = threading.get_ident()
-        template = self._templates.get(thread)
+        template = getattr(self._local, "template", None)
         if template is None:
-            if len(self._templates) > 64:  # (threads come and go: IDs are reused)
-                self._templates.clear()
             record = self.logger.makeRecord(self.logger.name, logging.INFO, "(unknown file)",
                                             0, "", (), None, "(unknown function)")
-            template = self._templates[thread] = vars(record)
+            template = self._local.template = vars(record)
         return template
 
     def write(self, message: str, fields: dict) -> None:

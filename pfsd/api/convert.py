@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -60,19 +61,11 @@ def commit_field(commit: pfs_pb2.Commit) -> bytes:
     return b"\x0a" + varint(len(data)) + data
 
 
+@functools.lru_cache(maxsize=4096)
 def commit_field_of(repo: RepoRec, commit_id: str, branch: str) -> bytes:
     """`commit_field` of `commit_msg`, built once per (repo, commit ID, branch): these never
     change, and the message and its encoding cost ~8 us, as much as the query that resolved it."""
-    key = (repo.project, repo.name, repo.type, commit_id, branch)
-    field = _COMMIT_FIELDS.get(key)
-    if field is None:
-        if len(_COMMIT_FIELDS) >= 4096:
-            _COMMIT_FIELDS.clear()
-        field = _COMMIT_FIELDS[key] = commit_field(commit_msg(repo, commit_id, branch))
-    return field
-
-
-_COMMIT_FIELDS: dict[tuple[str, str, str, str, str], bytes] = {}
+    return commit_field(commit_msg(repo, commit_id, branch))
 
 
 def file_info_bytes(commit: bytes, entry: Entry) -> bytes:
