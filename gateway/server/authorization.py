@@ -80,22 +80,20 @@ async def check(scope: Scope, operation: str, bucket: str, key: str,
         action = VERSION_ACTIONS.get(action, action)
     bucket, key = unquote(bucket), unquote(key) or None
     config = await _config(bucket)
-    if operation != "DeleteObjects" and _owner_without_policy(who, bucket, config):
-        pass  # allowed whatever the request's facts say: not gathered
-    elif operation != "DeleteObjects":
-        await access.authorize(await _facts(scope, who, operation, action, bucket, key, version_id,
-                                            headers, params, config))
-    else:
+    if operation == "DeleteObjects":
         facts = await _facts(scope, who, operation, action, bucket, key, version_id, headers,
                              params, config)
         try:
             await access.authorize(facts)
         except S3Error:
-            if facts.config is None or facts.config.get("policy") is None:
+            if facts.config is None or facts.config.get(bucketpolicy.POLICY) is None:
                 raise  # nothing could let one of its keys be deleted: refused whole, as before
         # then each key, as the handler reads them (a policy may allow some keys, deny others)
         scope.setdefault("state", {})[deletes.KEY_CHECK] = functools.partial(
             _check_deleted_key, scope, who, bucket, headers, params)
+    elif not _owner_without_policy(who, bucket, config):  # (that one is allowed, facts unread)
+        await access.authorize(await _facts(scope, who, operation, action, bucket, key, version_id,
+                                            headers, params, config))
     if operation in COPY_SOURCE_OPERATIONS and "x-amz-copy-source" in headers:  # (reads them)
         source = _copy_source(headers["x-amz-copy-source"])
         if source is not None:
